@@ -168,7 +168,7 @@ class Scene:
             raise SceneError(f"crop ({row}, {col}, {height}, {width}) falls outside the {H}x{W} scene")
         transform = None
         if self.transform is not None:
-            transform = self.transform * self.transform.translation(col, row)
+            transform = self.transform @ self.transform.translation(col, row)
         return self.replace(
             pan=self.pan[row:row + height, col:col + width],
             ms=self.ms[:, row // r:(row + height) // r, col // r:(col + width) // r],

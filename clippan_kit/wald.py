@@ -259,7 +259,7 @@ class WaldProtocol:
                 f"crop the scene to {h - h % r * 1}x{w - w % r} MS pixels first"
             )
         filled = scene.filled()
-        transform = None if scene.transform is None else scene.transform * scene.transform.scale(r, r)
+        transform = None if scene.transform is None else scene.transform @ scene.transform.scale(r, r)
         return Scene(
             pan=self.degrade_pan(filled.pan.astype(np.float64)).astype(np.float32),
             ms=self.degrade_ms(filled.ms.astype(np.float64)).astype(np.float32),

@@ -1,0 +1,113 @@
+"""Plots people would rather look at than read: side-by-side quick-looks, zoomed crops, error maps,
+filter frequency responses. Every function returns a matplotlib Figure (never calls ``show``)."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["rgb_quicklook", "comparison_figure", "error_map_figure", "mtf_response_figure"]
+
+
+def rgb_quicklook(image: np.ndarray, rgb: Sequence[int] = (0, 1, 2), percentiles=(2, 98), reference=None) -> np.ndarray:
+    """(B, H, W) or (H, W) -> (H, W, 3) or (H, W) float in 0..1, percentile-stretched per channel.
+
+    ``reference``: stretch with the percentiles of this image instead (so several fusions of one
+    scene share one colour scale and differences are real, not stretch artefacts).
+    """
+    from .io import stretch
+
+    img = image[list(rgb)] if image.ndim == 3 else image
+    ref = img if reference is None else (reference[list(rgb)] if reference.ndim == 3 else reference)
+    out = stretch(img, *percentiles, reference=ref)
+    return np.moveaxis(out, 0, -1) if out.ndim == 3 else out
+
+
+def comparison_figure(images: Mapping[str, np.ndarray], rgb: Sequence[int], *, zoom: tuple[int, int, int] | None = None,
+                      reference_key: str | None = None, title: str | None = None, panel_size: float = 3.2):
+    """One column per image (name -> (B, H, W) or (H, W)); a second row of zoomed crops when ``zoom``
+    = (row, col, size) in pixels of the largest image. All colour images share the stretch of
+    ``reference_key`` (default: the first colour image)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    names = list(images)
+    colour = [n for n in names if images[n].ndim == 3]
+    ref_name = reference_key or (colour[0] if colour else None)
+    full = max(images[n].shape[-1] for n in names)
+    rows = 2 if zoom else 1
+    fig, axes = plt.subplots(rows, len(names), figsize=(panel_size * len(names), panel_size * rows + 0.4), squeeze=False)
+    for j, name in enumerate(names):
+        img = images[name]
+        ref = images[ref_name] if (img.ndim == 3 and ref_name is not None and images[ref_name].shape[0] == img.shape[0]) else None
+        if ref is not None and ref.shape[-1] != img.shape[-1]:
+            ref = None
+        view = rgb_quicklook(img, rgb, reference=ref)
+        cmap = "gray" if view.ndim == 2 else None
+        axes[0, j].imshow(view, cmap=cmap, interpolation="nearest")
+        axes[0, j].set_title(name, fontsize=10)
+        if zoom:
+            r, c, size = zoom
+            scale = img.shape[-1] / full
+            rr, cc, ss = int(r * scale), int(c * scale), max(int(size * scale), 1)
+            axes[0, j].add_patch(Rectangle((cc, rr), ss, ss, fill=False, edgecolor="yellow", linewidth=1.2))
+            axes[1, j].imshow(view[rr:rr + ss, cc:cc + ss], cmap=cmap, interpolation="nearest")
+            axes[1, j].set_title(f"{name} (zoom)", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def error_map_figure(fused: Mapping[str, np.ndarray], reference: np.ndarray, *, panel_size: float = 3.2):
+    """Per-pixel spectral angle (degrees) between each fused image and the reference, shared colour scale."""
+    import matplotlib.pyplot as plt
+
+    def angle(x):
+        dot = (x * reference).sum(0)
+        norm = np.linalg.norm(x, axis=0) * np.linalg.norm(reference, axis=0)
+        return np.degrees(np.arccos(np.clip(dot / np.maximum(norm, 1e-12), -1, 1)))
+
+    maps = {k: angle(v.astype(np.float64)) for k, v in fused.items()}
+    vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps.values()]), 99))
+    fig, axes = plt.subplots(1, len(maps), figsize=(panel_size * len(maps), panel_size + 0.4), squeeze=False)
+    for ax, (name, m) in zip(axes[0], maps.items()):
+        im = ax.imshow(m, cmap="magma", vmin=0, vmax=vmax)
+        ax.set_title(f"{name}: SAM map", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="spectral angle (°)")
+    return fig
+
+
+def mtf_response_figure(sensor, size: int = 41, n_freq: int = 256):
+    """Radial cut of each MS band's and the PAN's MTF-matched filter frequency response, with the
+    gain at Nyquist marked (the quantity the filter is designed to hit)."""
+    import matplotlib.pyplot as plt
+
+    from .wald import mtf_kernel
+
+    freqs = np.fft.rfftfreq(n_freq)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    gains = list(sensor.gnyq_ms) + [sensor.gnyq_pan]
+    names = list(sensor.bands) + ["PAN"]
+    for name, g in zip(names, gains):
+        k = mtf_kernel(g, sensor.ratio, size)
+        response = np.abs(np.fft.rfft(k.sum(axis=0), n=n_freq))
+        ax.plot(freqs, response, lw=2.0 if name == "PAN" else 1.0, ls="--" if name == "PAN" else "-", label=f"{name} ({g:.3g})")
+    nyq = 0.5 / sensor.ratio
+    ax.axvline(nyq, color="k", lw=0.8)
+    ax.text(nyq, 1.02, " MS Nyquist", fontsize=8)
+    ax.set_xlabel("frequency (cycles / PAN pixel)")
+    ax.set_ylabel("|H(f)|")
+    ax.set_title(f"{sensor.long_name}: MTF-matched filters (ratio {sensor.ratio})")
+    ax.set_ylim(0, 1.1)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
