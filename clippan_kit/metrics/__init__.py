@@ -1,0 +1,86 @@
+"""Quality indices for pansharpening, faithful to the reference toolboxes, with differentiable torch cores.
+
+Reduced resolution (with a reference): :func:`q2n`, :func:`q_index`, :func:`sam`, :func:`ergas`,
+:func:`psnr`, :func:`ssim`, :func:`scc`, all at once with :func:`reduced_resolution_metrics`.
+Full resolution (no reference): :func:`d_lambda`, :func:`d_s`, :func:`qnr` (Alparone 2008, toolbox 1.0),
+:func:`d_lambda_k`, :func:`hqnr` (Khan 2009 / Vivone), :func:`d_rho` and :func:`reprojected_metrics`
+(Scarpa & Ciotola; λ-PNN), all at once with :func:`full_resolution_metrics`.
+
+numpy functions take band-first (B, H, W) arrays and return floats; ``*_torch`` functions take (N, B, H, W)
+tensors and return (N,) tensors with gradients (used by the Stage II / JESSE losses).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..scene import Scene
+from ..wald import interp23tap, mtf_filter
+from ._common import as_batch, cut_border
+from .q2n import q2n, q2n_torch
+from .qnr import _block_q, _pairwise_q, d_lambda, d_lambda_k, d_lambda_k_torch, d_lambda_torch, d_s, d_s_torch, hqnr, qnr
+from .reduced import (ergas, ergas_torch, mpsnr, psnr, psnr_torch, q_index, q_index_torch, sam, sam_torch, scc,
+                      scc_torch, ssim, ssim_torch)
+from .reprojected import coregistration_shifts, d_rho, d_rho_torch, local_correlation_torch, reproject, reprojected_metrics
+
+__all__ = [
+    "q2n", "q2n_torch", "q_index", "q_index_torch", "sam", "sam_torch", "ergas", "ergas_torch", "psnr", "mpsnr",
+    "psnr_torch", "ssim", "ssim_torch", "scc", "scc_torch", "d_lambda", "d_lambda_torch", "d_s", "d_s_torch", "qnr",
+    "d_lambda_k", "d_lambda_k_torch", "hqnr", "d_rho", "d_rho_torch", "local_correlation_torch",
+    "coregistration_shifts", "reproject", "reprojected_metrics", "reduced_resolution_metrics",
+    "full_resolution_metrics",
+]
+
+
+def reduced_resolution_metrics(fused, reference, *, ratio: int, max_value: float, bits: int = 11,
+                               block_size: int = 32, dim_cut: int = 0, q2n_convention: str = "toolbox") -> dict:
+    """All reference-based indices of a fused (B, H, W) image vs its ground truth (B, H, W).
+
+    Args:
+        ratio: PAN/MS scale ratio (ERGAS).
+        max_value: full scale of the data (1.0 normalised, 2047 for 11-bit DN): PSNR/SSIM peak, and the
+            scale to which Q2n rescales before its ``2**bits - 1`` integer rounding.
+        dim_cut: pixels dropped on each side first (the toolbox's ``flag_cut_bounds``/``dim_cut``, e.g. 21).
+        q2n_convention: see :func:`q2n` (``"toolbox"`` default, ``"fr"``, ``"pancollection"``, ``"float"``).
+
+    Returns:
+        dict with keys ``Q2n, Q, SAM, ERGAS, PSNR, SSIM, SCC`` (floats; SAM in degrees, PSNR in dB).
+    """
+    f = cut_border(as_batch(fused, "fused"), dim_cut)
+    r = cut_border(as_batch(reference, "reference"), dim_cut).to(f.dtype)
+    return {
+        "Q2n": q2n(f[0], r[0], block_size=block_size, max_value=max_value, bits=bits, convention=q2n_convention),
+        "Q": float(q_index_torch(f, r, block_size=block_size)[0]),
+        "SAM": float(sam_torch(f, r)[0]),
+        "ERGAS": float(ergas_torch(f, r, ratio)[0]),
+        "PSNR": float(psnr_torch(f, r, max_value=max_value)[0]),
+        "SSIM": float(ssim_torch(f, r, max_value=max_value)[0]),
+        "SCC": float(scc_torch(f, r)[0]),
+    }
+
+
+def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cut: int = 0) -> dict:
+    """All no-reference indices of a fused (B, H, W) image on the PAN grid of ``scene``.
+
+    Defaults: QNR with toolbox-1.0 D_λ and D_s, D_λ^(K) at PAN scale (Vivone's HQNR), D_ρ of λ-PNN, and
+    Scarpa's reprojected R-Q2n/R-Q/R-SAM/R-ERGAS (``dim_cut`` at MS scale). Shared intermediates (EXP,
+    the MTF-filtered fused image) are computed once. Scenes with nodata are filled first
+    (:meth:`Scene.filled`); D_ρ excludes invalid pixels.
+
+    Returns:
+        dict with keys ``D_lambda, D_s, QNR, D_lambda_K, HQNR, D_rho, R_Q2n, R_Q, R_SAM, R_ERGAS``.
+    """
+    scene = scene.filled()
+    f = as_batch(fused, "fused")
+    if f.shape[1:] != (scene.n_bands, *scene.shape):
+        raise ValueError(f"fused {tuple(f.shape[1:])} does not match the scene {(scene.n_bands, *scene.shape)}")
+    ms = as_batch(scene.ms).to(f.dtype)
+    exp = interp23tap(ms, scene.ratio)
+    filtered = mtf_filter(f, scene.sensor.gnyq_ms, scene.ratio)
+    dl = float(d_lambda_torch(f, ms, ratio=scene.ratio, block_size=block_size, ms_exp=exp)[0])
+    ds = float(d_s_torch(f, ms, scene.pan, ratio=scene.ratio, block_size=block_size, ms_exp=exp)[0])
+    dlk = 1.0 - q2n(filtered[0], exp[0], block_size=block_size, max_value=scene.max_value, bits=scene.sensor.bits)
+    out = {"D_lambda": dl, "D_s": ds, "QNR": (1 - dl) * (1 - ds), "D_lambda_K": dlk, "HQNR": (1 - dlk) * (1 - ds),
+           "D_rho": d_rho(f[0], scene)}
+    out.update(reprojected_metrics(f[0], scene, dim_cut=dim_cut, block_size=block_size, filtered=filtered))
+    return out

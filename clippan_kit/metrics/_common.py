@@ -1,0 +1,134 @@
+"""Shared plumbing of the metrics: numpy <-> torch, box sums, block views, toolbox quantisation.
+
+Every metric has one torch core working on (N, B, H, W) float tensors (differentiable) and a numpy
+front-end taking band-first (B, H, W) arrays, which converts to float64 tensors and back to floats.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["as_batch", "as_pan_batch", "box_sum", "blocks", "quantize", "to_dn", "symmetric_pad", "cut_border"]
+
+
+def as_batch(x, name: str = "image") -> torch.Tensor:
+    """(B, H, W) numpy/torch or (N, B, H, W) torch -> (N, B, H, W) tensor (numpy in float64)."""
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x, dtype=np.float64))
+    if t.ndim == 2:
+        t = t[None]
+    if t.ndim == 3:
+        t = t[None]
+    if t.ndim != 4:
+        raise ValueError(f"{name} must be (B, H, W) or (N, B, H, W), got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        t = t.double()
+    return t
+
+
+def as_pan_batch(pan) -> torch.Tensor:
+    """(H, W) or (1, H, W) or (N, 1, H, W) -> (N, 1, H, W)."""
+    t = as_batch(pan, "PAN")
+    if t.shape[1] != 1:
+        raise ValueError(f"PAN must have one band, got shape {tuple(t.shape)}")
+    return t
+
+
+def box_sum(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Sums of x (..., H, W) over every ``size`` x ``size`` window inside the image ('valid').
+
+    Separable: small windows add ``size`` shifted slices per axis; large ones difference a 1-D
+    cumulative sum per axis (float64 keeps the differences exact to ~1e-13 relative on 11-bit data).
+    Returns (..., H - size + 1, W - size + 1); entry [i, j] sums x[i:i+size, j:j+size].
+    """
+    return _box_sum_1d(_box_sum_1d(x, size, -1), size, -2)
+
+
+def _box_sum_1d(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
+    n = x.shape[dim] - size + 1
+    if size <= 8:
+        out = x.narrow(dim, 0, n) + x.narrow(dim, 1, n)
+        for k in range(2, size):
+            out += x.narrow(dim, k, n)  # in place: one output buffer, no temporaries
+        return out
+    c = torch.cat([torch.zeros_like(x.narrow(dim, 0, 1)), x.cumsum(dim)], dim)
+    return c.narrow(dim, size, n) - c.narrow(dim, 0, n)
+
+
+def blocks(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Distinct ``size`` x ``size`` blocks: (..., H, W) -> (..., H//size, W//size, size*size)."""
+    *lead, H, W = x.shape
+    nh, nw = H // size, W // size
+    x = x[..., : nh * size, : nw * size].reshape(*lead, nh, size, nw, size)
+    return x.transpose(-3, -2).reshape(*lead, nh, nw, size * size)
+
+
+def symmetric_pad(x: torch.Tensor, after_h: int, after_w: int, mode: str) -> torch.Tensor:
+    """Pad (..., H, W) at the bottom/right by mirroring.
+
+    ``mode="symmetric"`` repeats the edge sample (MATLAB ``x(N:-1:N-e+1)``, toolbox ``q2n.m``);
+    ``mode="reflect"`` does not (numpy ``reflect``, the λ-PNN authors' NumPy port);
+    ``mode="replicate"`` repeats the last row/column (what PanCollection's port of ``q2n.m`` ends up doing).
+    """
+    if after_h == 0 and after_w == 0:
+        return x
+    if mode == "reflect":
+        rows = torch.arange(x.shape[-2] - 2, x.shape[-2] - 2 - after_h, -1, device=x.device)
+        cols = torch.arange(x.shape[-1] - 2, x.shape[-1] - 2 - after_w, -1, device=x.device)
+    elif mode == "symmetric":
+        rows = torch.arange(x.shape[-2] - 1, x.shape[-2] - 1 - after_h, -1, device=x.device)
+        cols = torch.arange(x.shape[-1] - 1, x.shape[-1] - 1 - after_w, -1, device=x.device)
+    elif mode == "replicate":
+        rows = torch.full((after_h,), x.shape[-2] - 1, device=x.device)
+        cols = torch.full((after_w,), x.shape[-1] - 1, device=x.device)
+    else:
+        raise ValueError(f"padding mode must be 'symmetric', 'reflect' or 'replicate', got {mode!r}")
+    if rows.numel() and rows.min() < 0 or cols.numel() and cols.min() < 0:
+        raise ValueError(f"image {tuple(x.shape[-2:])} too small to mirror-pad by {(after_h, after_w)}")
+    x = torch.cat([x, x.index_select(-2, rows)], dim=-2)
+    return torch.cat([x, x.index_select(-1, cols)], dim=-1)
+
+
+def quantize(x: torch.Tensor, mode: str | None) -> torch.Tensor:
+    """Evaluation-only integer cast of the toolbox (no gradient flows through it).
+
+    ``"round"``: MATLAB ``uint16(x)`` (round half away from zero, saturate to [0, 65535]);
+    ``"trunc"``: numpy ``astype(int16)`` (toward zero), as the λ-PNN authors' port does when it pads;
+    ``None``: keep the real values (the differentiable path).
+    """
+    if mode is None:
+        return x
+    with torch.no_grad():
+        if mode == "round":
+            return (torch.sign(x) * torch.floor(x.abs() + 0.5)).clamp(0, 65535)
+        if mode == "trunc":
+            return torch.trunc(x)
+    raise ValueError(f"quantize must be None, 'round' or 'trunc', got {mode!r}")
+
+
+def to_dn(x: torch.Tensor, max_value: float | None, bits: int) -> torch.Tensor:
+    """Rescale data whose full scale is ``max_value`` to digital numbers ``[0, 2**bits - 1]``.
+
+    The toolbox evaluates Q-type indices on DN (``2^L`` scale); ``max_value=None`` means the data
+    already are DN. Scale-invariant indices only care when an integer quantisation follows.
+    """
+    if max_value is None:
+        return x
+    return x * ((2.0**bits - 1.0) / float(max_value))
+
+
+def cut_border(x, cut: int):
+    """Drop ``cut`` pixels on each side of (..., H, W), as the toolbox's ``dim_cut`` does."""
+    if cut <= 0:
+        return x
+    return x[..., cut:-cut, cut:-cut]
+
+
+def warn_if_not_dn(x: torch.Tensor, quantize_mode: str | None) -> None:
+    if quantize_mode is not None and float(x.detach().abs().max()) <= 1.0:
+        warnings.warn(
+            "integer quantisation of data in [0, 1]: pass max_value (full scale of the data) so that it is "
+            "rescaled to 2**bits - 1 first, or quantize=None", stacklevel=3,
+        )

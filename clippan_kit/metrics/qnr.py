@@ -1,0 +1,154 @@
+"""No-reference full-resolution indices of the QNR family: D_λ, D_s, QNR, D_λ^(K), HQNR.
+
+* QNR: Alparone et al., "Multispectral and panchromatic data fusion assessment without reference",
+  PE&RS 74(2), 2008, as coded in Vivone et al.'s toolbox 1.0 (``D_lambda.m``, ``D_s.m``, ``QNR.m``,
+  IEEE TGRS 2015). Q is the Wang-Bovik index on distinct ``S`` x ``S`` blocks (``blockproc``), averaged.
+* HQNR: Aiazzi et al. / Khan et al., "Pansharpening quality assessment using the modulation transfer
+  functions of instruments", IEEE TGRS 47(11), 2009, as in Vivone et al.'s toolbox (``D_lambda_K.m``,
+  ``HQNR.m``; IEEE GRSM 2021): D_λ^(K) = 1 - Q2n(EXP, MTF-filtered fused), HQNR = (1-D_λ^(K))(1-D_s).
+
+Two definitions exist for each distortion; both are offered (``domain=``):
+
+* D_λ: ``"expanded"`` (default, toolbox 1.0: band-pair Q of the fused image vs of the 23-tap
+  expanded MS, S blocks; 0 for EXP by construction) or ``"original"`` (original QNR paper: band-pair Q
+  of the LR MS on S/ratio blocks vs band-pair Q of the fused image on S blocks; ``D_lambda.m`` with
+  ``flag_orig_paper = 1``).
+* D_s: ``"expanded"`` (default, toolbox 1.0: Q(fused band, PAN) vs Q(EXP band, interp23tap(imresize(PAN,
+  1/r)))) or ``"original"`` (Q(LR MS band, imresize(PAN, 1/r)) on S/ratio blocks as the low-scale term).
+* D_λ^(K): ``"pan"`` (default, Vivone's HQNR at PAN scale, toolbox Q2n with integer rounding) or
+  ``"reprojected"`` (Scarpa's reprojection: 1 - R-Q2n, see :mod:`clippan_kit.metrics.reprojected`).
+
+Images: fused (B, H, W) on the PAN grid, in the scene's units (DN for the toolbox's rounding).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..scene import Scene
+from ..wald import interp23tap, mtf_filter
+from ._common import as_batch, as_pan_batch, blocks
+from ._resize import imresize_down
+from .q2n import q2n, q2n_torch
+from .reduced import uiqi_from_sums, uiqi_map_torch
+
+__all__ = [
+    "d_lambda", "d_lambda_torch", "d_s", "d_s_torch", "qnr", "d_lambda_k", "d_lambda_k_torch", "hqnr",
+]
+
+
+def _block_q(x: torch.Tensor, y: torch.Tensor, block: int) -> torch.Tensor:
+    """Mean Wang-Bovik Q over distinct blocks of the last two dims: (..., H, W) -> (...)."""
+    return uiqi_map_torch(x, y, block, sliding=False).mean((-1, -2))
+
+
+def _pairwise_q(x: torch.Tensor, block: int) -> torch.Tensor:
+    """Mean block Q between every band pair i < j: (N, B, H, W) -> (N, B(B-1)/2).
+
+    One Gram matrix per block gives all pair cross-sums at once (no B^2 full-size products).
+    """
+    B = x.shape[1]
+    t = blocks(x, block).permute(0, 2, 3, 1, 4)  # (N, nh, nw, B, P)
+    s = t.sum(-1)
+    gram = t @ t.transpose(-1, -2)
+    i, j = torch.triu_indices(B, B, 1)
+    q = uiqi_from_sums(s[..., i], s[..., j], gram[..., i, i], gram[..., j, j], gram[..., i, j], float(block**2))
+    return q.mean((1, 2))
+
+
+def _check_blocks(shape, block: int) -> None:
+    if shape[-1] % block or shape[-2] % block:
+        raise ValueError(f"image {shape[-2]}x{shape[-1]} is not a multiple of the block size {block} "
+                         "(toolbox pre-condition); crop it first")
+
+
+# ----------------------------------------------------------------------------- D_lambda
+def d_lambda_torch(fused, ms_lr, *, ratio: int, block_size: int = 32, p: float = 1.0,
+                   domain: str = "expanded", ms_exp=None) -> torch.Tensor:
+    """D_λ of QNR: (N, B, H, W) fused, (N, B, h, w) LR MS -> (N,). See module docstring for ``domain``."""
+    f, m = as_batch(fused, "fused"), as_batch(ms_lr, "MS").to(as_batch(fused).dtype)
+    if domain == "expanded":
+        _check_blocks(f.shape, block_size)
+        ref = interp23tap(m, ratio) if ms_exp is None else as_batch(ms_exp).to(f.dtype)
+        q_ref, q_fus = _pairwise_q(ref, block_size), _pairwise_q(f, block_size)
+    elif domain == "original":
+        small = block_size // ratio
+        _check_blocks(f.shape, block_size)
+        _check_blocks(m.shape, small)
+        q_ref, q_fus = _pairwise_q(m, small), _pairwise_q(f, block_size)
+    else:
+        raise ValueError(f"domain must be 'expanded' or 'original', got {domain!r}")
+    return ((q_fus - q_ref).abs() ** p).mean(-1) ** (1.0 / p)
+
+
+def d_lambda(fused, scene: Scene, *, block_size: int = 32, p: float = 1.0, domain: str = "expanded") -> float:
+    """Spectral distortion D_λ of QNR (Alparone et al. 2008), toolbox 1.0 default; 0 is best."""
+    return float(d_lambda_torch(fused, scene.ms, ratio=scene.ratio, block_size=block_size, p=p, domain=domain)[0])
+
+
+# ----------------------------------------------------------------------------- D_s
+def d_s_torch(fused, ms_lr, pan, *, ratio: int, block_size: int = 32, q: float = 1.0,
+              domain: str = "expanded", ms_exp=None) -> torch.Tensor:
+    """D_s of QNR: fused (N, B, H, W), LR MS (N, B, h, w), PAN (N, 1, H, W) -> (N,)."""
+    f = as_batch(fused, "fused")
+    m, P = as_batch(ms_lr, "MS").to(f.dtype), as_pan_batch(pan).to(f.dtype)
+    _check_blocks(f.shape, block_size)
+    q_high = _block_q(f, P, block_size)
+    pan_lr = imresize_down(P, ratio)
+    if domain == "expanded":
+        ref = interp23tap(m, ratio) if ms_exp is None else as_batch(ms_exp).to(f.dtype)
+        q_low = _block_q(ref, interp23tap(pan_lr, ratio), block_size)
+    elif domain == "original":
+        q_low = _block_q(m, pan_lr, block_size // ratio)
+    else:
+        raise ValueError(f"domain must be 'expanded' or 'original', got {domain!r}")
+    return ((q_high - q_low).abs() ** q).mean(-1) ** (1.0 / q)
+
+
+def d_s(fused, scene: Scene, *, block_size: int = 32, q: float = 1.0, domain: str = "expanded") -> float:
+    """Spatial distortion D_s of QNR (Alparone et al. 2008), toolbox 1.0 default; 0 is best."""
+    return float(d_s_torch(fused, scene.ms, scene.pan, ratio=scene.ratio, block_size=block_size, q=q,
+                           domain=domain)[0])
+
+
+def qnr(fused, scene: Scene, *, block_size: int = 32, p: float = 1.0, q: float = 1.0, alpha: float = 1.0,
+        beta: float = 1.0, domain: str = "expanded") -> float:
+    """QNR = (1 - D_λ)^alpha (1 - D_s)^beta (Alparone et al. 2008); 1 is best. ``domain`` applies to both."""
+    dl = d_lambda(fused, scene, block_size=block_size, p=p, domain=domain)
+    ds = d_s(fused, scene, block_size=block_size, q=q, domain=domain)
+    return (1.0 - dl) ** alpha * (1.0 - ds) ** beta
+
+
+# ----------------------------------------------------------------------------- D_lambda^(K), HQNR
+def d_lambda_k_torch(fused, ms_exp, gnyq, *, ratio: int, block_size: int = 32) -> torch.Tensor:
+    """Differentiable D_λ^(K) at PAN scale: 1 - Q2n(MTF-filtered fused vs EXP), no rounding. (N,)."""
+    f = as_batch(fused, "fused")
+    return 1.0 - q2n_torch(mtf_filter(f, gnyq, ratio), as_batch(ms_exp).to(f.dtype), block_size=block_size)
+
+
+def d_lambda_k(fused, scene: Scene, *, block_size: int = 32, domain: str = "pan", ms_exp=None) -> float:
+    """Khan's spectral distortion D_λ^(K); 0 is best.
+
+    ``domain="pan"`` (default, Vivone's ``D_lambda_K.m``): 1 - Q2n(fused filtered with the MS MTFs, EXP)
+    with the toolbox's Q2n (``block_size`` blocks, uint16 rounding, data in ``scene.max_value`` units
+    rescaled to the sensor's bit depth). ``domain="reprojected"``: 1 - R-Q2n (Scarpa's reprojection).
+    """
+    if domain == "reprojected":
+        from .reprojected import reprojected_metrics
+
+        return 1.0 - reprojected_metrics(fused, scene)["R_Q2n"]
+    if domain != "pan":
+        raise ValueError(f"domain must be 'pan' or 'reprojected', got {domain!r}")
+    f = as_batch(fused, "fused")
+    exp = interp23tap(as_batch(scene.ms).to(f.dtype), scene.ratio) if ms_exp is None else ms_exp
+    filtered = mtf_filter(f, scene.sensor.gnyq_ms, scene.ratio)
+    return 1.0 - q2n(filtered[0], exp[0], block_size=block_size, max_value=scene.max_value,
+                     bits=scene.sensor.bits)
+
+
+def hqnr(fused, scene: Scene, *, block_size: int = 32, q: float = 1.0, alpha: float = 1.0, beta: float = 1.0,
+         domain: str = "pan") -> float:
+    """Hybrid QNR = (1 - D_λ^(K))^alpha (1 - D_s)^beta with the toolbox-1.0 D_s; 1 is best."""
+    dl = d_lambda_k(fused, scene, block_size=block_size, domain=domain)
+    ds = d_s(fused, scene, block_size=block_size, q=q)
+    return (1.0 - dl) ** alpha * (1.0 - ds) ** beta

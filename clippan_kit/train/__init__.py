@@ -1,0 +1,18 @@
+"""Stage II training: one trainer for every mode, presets as data, atomic checkpoints, λ-PNN target adaptation.
+
+Example:
+    >>> from clippan_kit.samples import default_scene
+    >>> from clippan_kit.train import train, load_trained_model
+    >>> result = train(default_scene(), backbone="pnn", mode="unsup", preset="quick", checkpoint="pnn.pt")
+    >>> model = load_trained_model("pnn.pt", scene=default_scene())
+"""
+from .api import train, train_teacher
+from .checkpoints import CheckpointError, load_trained_model, read_checkpoint, save_checkpoint
+from .data import SceneTiles, prepare_inputs
+from .presets import MODES, PRESETS, get_preset
+from .trainer import Trainer, TrainResult, select_device
+
+__all__ = [
+    "train", "train_teacher", "load_trained_model", "read_checkpoint", "save_checkpoint", "CheckpointError",
+    "SceneTiles", "prepare_inputs", "MODES", "PRESETS", "get_preset", "Trainer", "TrainResult", "select_device",
+]

@@ -1,0 +1,38 @@
+"""Training presets and modes, as data.
+
+``paper`` is the CLIPPan recipe (Adam, lr 3e-3, batch 32, 1000 iterations; Liu et al., AAAI 2026,
+"Training Details") on 64x64 PAN tiles (16x16 MS, the PanCollection tile size) with the paper-size
+backbone. ``quick`` finishes in a few minutes on 2 CPU cores with the ``small`` backbones. ``tiny`` is
+for smoke tests. Any field can be overridden (``train(..., iterations=2)``, ``--iterations 2``).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+__all__ = ["PRESETS", "MODES", "get_preset"]
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"iterations": 1000, "batch_size": 32, "lr": 3e-3, "tile": 64, "size": "base",
+              "val_every": 100, "val_size": 256, "weight_decay": 0.0},
+    "quick": {"iterations": 150, "batch_size": 8, "lr": 1e-3, "tile": 64, "size": "small",
+              "val_every": 50, "val_size": 128, "weight_decay": 0.0},
+    "tiny": {"iterations": 2, "batch_size": 2, "lr": 1e-3, "tile": 32, "size": "small",
+             "val_every": 0, "val_size": 64, "weight_decay": 0.0},
+}
+
+# mode -> loss configuration name (clippan_kit.losses.LOSS_CONFIGS) and whether tiles are Wald-reduced.
+MODES: dict[str, dict[str, Any]] = {
+    "supervised": {"loss": "supervised", "reduced": True},
+    "unsup": {"loss": "unsup", "reduced": False},
+    "clippan": {"loss": "clippan", "reduced": False},
+    "jesse": {"loss": "jesse", "reduced": False},
+}
+
+
+def get_preset(name: str, **overrides: Any) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; presets are {', '.join(PRESETS)}")
+    cfg = copy.deepcopy(PRESETS[name])
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    return cfg

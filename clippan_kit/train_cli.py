@@ -1,0 +1,111 @@
+"""``clippan train`` and ``clippan train-teacher``: Stage II training from the command line.
+
+Registered into the ``clippan`` parser by :func:`add_subcommands` (the lead's :mod:`clippan_kit.cli`
+finds it). Errors surface as one line through the main CLI's handler.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["add_subcommands"]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    from .cli import add_scene_options
+    from .train.presets import PRESETS
+
+    add_scene_options(p)
+    p.add_argument("--out", required=True, type=Path, help="checkpoint path to write (logs go next to it)")
+    p.add_argument("--preset", default="quick", choices=sorted(PRESETS),
+                   help="paper: Adam lr 3e-3, batch 32, 1000 iterations, base size; quick: minutes on a CPU (default)")
+    p.add_argument("--iterations", type=int, help="override the preset's iteration count")
+    p.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    p.add_argument("--lr", type=float, help="override the preset's learning rate")
+    p.add_argument("--tile", type=int, help="training tile side in PAN pixels (multiple of the ratio)")
+    p.add_argument("--size", choices=["small", "base"], help="backbone size (preset default)")
+    p.add_argument("--val-every", type=int, help="validate and checkpoint every N iterations (0: at the end)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {"iterations": args.iterations, "batch_size": args.batch_size, "lr": args.lr, "tile": args.tile,
+            "size": args.size, "val_every": args.val_every}
+
+
+def _report(result, out: Path) -> None:
+    last = result.validation[-1] if result.validation else {}
+    summary = {k: round(v, 6) for k, v in last.items() if isinstance(v, float)}
+    print(f"wrote {out} ({len(result.history)} iterations this run, {result.seconds:.1f} s); "
+          f"validation: {json.dumps(summary)}")
+
+
+def _check_out(out: Path) -> None:
+    from .cli import CLIError
+
+    if not out.parent.exists():
+        raise CLIError(f"output folder {out.parent} does not exist")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .cli import CLIError, load_scene_from_args
+    from .losses import LOSS_CONFIGS
+    from .train import train
+
+    _check_out(args.out)
+    if args.mode == "clippan" and args.supervisor is None and (args.loss is None or "direction" in str(args.loss)):
+        raise CLIError("mode clippan needs --supervisor CKPT (from 'clippan train-supervisor') for L_d, "
+                       "and --teacher CKPT (from 'clippan train-teacher') for L_ship")
+    loss = args.loss
+    if loss is not None and loss not in LOSS_CONFIGS:
+        try:
+            loss = json.loads(loss)
+        except json.JSONDecodeError:
+            raise CLIError(f"--loss must be one of {', '.join(LOSS_CONFIGS)} or a JSON object like "
+                           '\'{"spec": 1, "qnr": 0.5}\'') from None
+    scene = load_scene_from_args(args)
+    result = train(scene, backbone=args.backbone, mode=args.mode, preset=args.preset, loss=loss,
+                   teacher=args.teacher, supervisor=args.supervisor, checkpoint=args.out, resume=args.resume,
+                   init=args.init, seed=args.seed, device=args.device, amp=False if args.no_amp else None,
+                   progress=not args.quiet, **_overrides(args))
+    _report(result, args.out)
+    return 0
+
+
+def cmd_train_teacher(args: argparse.Namespace) -> int:
+    from .cli import load_scene_from_args
+    from .train import train_teacher
+
+    _check_out(args.out)
+    scene = load_scene_from_args(args)
+    result = train_teacher(scene, backbone=args.backbone, preset=args.preset, checkpoint=args.out, resume=args.resume,
+                           seed=args.seed, device=args.device, amp=False if args.no_amp else None,
+                           progress=not args.quiet, **_overrides(args))
+    _report(result, args.out)
+    return 0
+
+
+def add_subcommands(subparsers) -> None:
+    """Register ``train`` and ``train-teacher`` on the ``clippan`` sub-parsers."""
+    from .train.presets import MODES
+
+    p = subparsers.add_parser("train", help="train a backbone (supervised, unsup, clippan or jesse) on a scene")
+    _common(p)
+    p.add_argument("--backbone", default="lambda_pnn", help="pnn, lambda_pnn, arbrpn, lformer, panmamba, ship")
+    p.add_argument("--mode", default="unsup", choices=sorted(MODES),
+                   help="supervised (reduced resolution), unsup (L_spec+L_spat+L_QNR), clippan (+L_ship+L_d), jesse")
+    p.add_argument("--loss", help="loss configuration replacing the mode's: a name (e.g. unsup+d) or JSON {term: weight}")
+    p.add_argument("--teacher", type=Path, help="SHIP teacher checkpoint for L_ship (clippan train-teacher)")
+    p.add_argument("--supervisor", type=Path, help="Stage I supervisor checkpoint for L_d (clippan train-supervisor)")
+    p.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning)")
+    p.set_defaults(func=cmd_train)
+
+    p = subparsers.add_parser("train-teacher", help="train the L_ship teacher (SHIP) with supervision at reduced resolution")
+    _common(p)
+    p.add_argument("--backbone", default="ship", help="teacher backbone (default ship)")
+    p.set_defaults(func=cmd_train_teacher)

@@ -1,0 +1,92 @@
+"""The clippan command line: real files in, GeoTIFF / JSON out, one-line errors, nothing left behind."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from clippan_kit.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_sensors_lists_the_registry(capsys):
+    code, out, _ = run(capsys, "sensors")
+    assert code == 0 and "WorldView-2" in out and "0.11" in out
+
+
+@pytest.mark.realdata
+def test_fuse_writes_a_geotiff_equal_to_the_method(capsys, real_file, tmp_path):
+    import rasterio
+
+    from clippan_kit.classical import fuse
+    from clippan_kit.io import load_scene
+
+    path = real_file("zpnn_wv3/WV3_example.mat")
+    out = tmp_path / "fused.tif"
+    code, stdout, err = run(capsys, "fuse", "--scene", str(path), "--sensor", "wv3", "--method", "gs", "--out", str(out), "--png")
+    assert code == 0, err
+    assert out.exists() and out.with_suffix(".png").exists()
+    with rasterio.open(out) as src:
+        data = src.read()
+    expected = fuse(load_scene(path, sensor="wv3"), "gs")
+    assert data.shape == (8, 128, 128)
+    assert np.allclose(data, expected, atol=1e-3)
+
+
+@pytest.mark.realdata
+def test_errors_are_one_line_and_leave_no_file(capsys, real_file, tmp_path):
+    path = real_file("zpnn_wv3/WV3_example.mat")
+    out = tmp_path / "x.tif"
+    code, _, err = run(capsys, "fuse", "--scene", str(path), "--sensor", "wv3", "--method", "magic", "--out", str(out))
+    assert code == 2 and "unknown method 'magic'" in err and "bdsd" in err
+    assert err.count("\n") == 1 and not out.exists()
+    bogus = tmp_path / "bogus.mat"
+    bogus.write_text("not a matlab file")
+    code, _, err = run(capsys, "fuse", "--scene", str(bogus), "--method", "exp", "--out", str(out))
+    assert code == 2 and "bogus.mat" in err and err.count("\n") == 1 and not out.exists()
+    code, _, err = run(capsys, "evaluate", "--scene", str(path), "--sensor", "wv3", "--json")
+    assert code == 2 and "exactly one of --method" in err
+
+
+@pytest.mark.realdata
+def test_evaluate_json_matches_the_reference_values_on_wv2(capsys, real_file):
+    code, out, err = run(capsys, "evaluate", "--scene", str(real_file("pnn_grip_unina/imgWV2.mat")), "--method", "exp", "--json")
+    assert code == 0, err
+    m = json.loads(out)
+    assert {"D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR", "D_rho"} <= set(m)
+    assert m["D_lambda"] == pytest.approx(0.0, abs=1e-9)
+    assert m["D_s"] == pytest.approx(0.085335, abs=1e-4)
+    assert m["QNR"] == pytest.approx(0.914665, abs=1e-4)
+    assert m["D_lambda_K"] == pytest.approx(0.044923, abs=1e-4)
+    assert m["HQNR"] == pytest.approx(0.873576, abs=1e-4)
+    assert m["D_rho"] == pytest.approx(0.801787, abs=1e-4)
+
+
+@pytest.mark.realdata
+def test_evaluate_reduced_and_ground_truth(capsys, real_file):
+    code, out, err = run(capsys, "evaluate", "--scene", str(real_file("deng_reduced_res/WV3_test.mat")), "--method", "exp", "--json")
+    assert code == 0, err
+    m = json.loads(out)
+    assert m["SAM"] == pytest.approx(6.19756, abs=1e-3) and m["ERGAS"] == pytest.approx(8.49015, abs=1e-3)
+    assert {"Q2n", "Q", "PSNR", "SSIM", "SCC", "D_lambda", "QNR"} <= set(m)
+    code, out, err = run(capsys, "evaluate", "--scene", str(real_file("zpnn_wv3/WV3_example.mat")), "--sensor", "wv3", "--method", "bdsd", "--reduced", "--json")
+    assert code == 0, err
+    m = json.loads(out)
+    assert set(m) >= {"Q2n", "SAM", "ERGAS"} and 0 < m["Q2n"] <= 1 and m["SAM"] > 0
+
+
+def test_module_entry_point_prints_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "clippan_kit", "fuse", "--scene", str(tmp_path / "missing.mat"), "--method", "exp",
+         "--out", str(tmp_path / "o.tif")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "missing.mat" in proc.stderr
+    assert not (tmp_path / "o.tif").exists()

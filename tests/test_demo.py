@@ -1,0 +1,232 @@
+"""The comparison logic (clippan_kit.compare) and the demo page's functions (demo/app.py), without a browser."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clippan_kit import compare as cmp
+from clippan_kit.scene import Scene, SceneError
+from clippan_kit.sensors import generic_sensor, get_sensor
+
+ROOT = Path(__file__).resolve().parents[1]
+WV3 = "zpnn_wv3/WV3_example.mat"
+
+
+@pytest.fixture(scope="module")
+def wv3_scene(real_file):
+    from clippan_kit.io import load_scene
+
+    return load_scene(real_file(WV3), sensor="wv3")
+
+
+def tiny_scene(n_bands: int = 4, size: int = 32, seed: int = 0) -> Scene:
+    rng = np.random.default_rng(seed)
+    ms = rng.uniform(100, 900, (n_bands, size // 4, size // 4)).astype(np.float32)
+    pan = rng.uniform(100, 900, (size, size)).astype(np.float32)
+    return Scene(pan, ms, get_sensor("qb") if n_bands == 4 else generic_sensor(n_bands))
+
+
+# ----------------------------------------------------------------------------- method choices
+def test_classical_choices_follow_the_registry():
+    from clippan_kit.classical import METHODS
+
+    choices = cmp.classical_choices()
+    assert [c.key for c in choices] == list(METHODS)
+    assert all(c.kind == "classical" for c in choices)
+    assert len({c.label for c in choices}) == len(choices)
+
+
+def test_checkpoint_choices_list_only_checkpoint_files(tmp_path):
+    for name in ("b.pt", "a.pth", "c.ckpt", "notes.txt", "weights.npz"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub.pt").mkdir()
+    choices = cmp.checkpoint_choices(tmp_path)
+    assert [c.label for c in choices] == ["a", "b", "c"]
+    assert all(c.kind == "checkpoint" and c.checkpoint.parent == tmp_path for c in choices)
+    assert cmp.checkpoint_choices(tmp_path / "missing") == []
+    assert cmp.checkpoint_choices(None) == []
+    with pytest.raises(SceneError, match=r"\.pt"):
+        cmp.checkpoint_choice(tmp_path / "notes.txt")
+
+
+def test_method_choice_rejects_bad_kinds():
+    with pytest.raises(ValueError, match="kind"):
+        cmp.MethodChoice("x", "x", "magic")
+    with pytest.raises(ValueError, match="checkpoint"):
+        cmp.MethodChoice("x", "x", "checkpoint")
+
+
+def test_missing_checkpoint_is_reported_per_method_and_others_still_run():
+    scene = tiny_scene()
+    choices = [cmp.checkpoint_choice("/nonexistent/model.pt"), *cmp.classical_choices()[:1]]
+    result = cmp.compare(scene, choices, metrics=False)
+    assert "not found" in result.errors["model"]
+    assert result.labels == [choices[1].label]
+    assert result.fused[choices[1].label].shape == (4, 32, 32)
+
+
+# ----------------------------------------------------------------------------- comparison
+def test_iter_compare_yields_after_each_method(wv3_scene):
+    choices = cmp.classical_choices()
+    steps = []
+    for i, choice, result in cmp.iter_compare(wv3_scene, choices, metrics=False):
+        steps.append((i, choice.label, list(result.fused)))
+    assert [s[0] for s in steps] == list(range(len(choices)))
+    assert steps[-1][2] == [c.label for c in choices]
+    for label, fused in result.fused.items():
+        assert fused.shape == (8, 128, 128) and fused.dtype == np.float32 and np.isfinite(fused).all()
+        assert result.seconds[label] > 0
+    # EXP is the 23-tap interpolation: decimating it at phase r//2 gives the MS back exactly.
+    exp = result.fused[choices[0].label]
+    np.testing.assert_allclose(exp[:, 2::4, 2::4], wv3_scene.ms, rtol=0, atol=1e-3)
+    # Detail-injecting methods differ from EXP, and from one another.
+    assert not np.allclose(result.fused["Gram-Schmidt"], exp)
+    assert not np.allclose(result.fused["Brovey transform"], result.fused["Gram-Schmidt"])
+
+
+def test_compare_reports_progress_and_rejects_duplicates():
+    scene = tiny_scene()
+    calls = []
+    choices = cmp.classical_choices()[:3]
+    result = cmp.compare(scene, choices, metrics=False, progress=lambda f, msg: calls.append((f, msg)))
+    assert [round(f, 3) for f, _ in calls] == [0.0, 0.333, 0.667, 1.0]
+    assert calls[0][1].startswith(choices[0].label) and calls[-1][1] == "done"
+    assert result.labels == [c.label for c in choices]
+    with pytest.raises(ValueError, match="unique"):
+        cmp.compare(scene, [choices[0], choices[0]], metrics=False)
+    with pytest.raises(ValueError, match="at least one"):
+        cmp.compare(scene, [], metrics=False)
+
+
+def test_metrics_table_aligns_columns_across_methods():
+    comp = cmp.Comparison(scene=tiny_scene())
+    comp.fused = {"a": None, "b": None}
+    comp.seconds = {"a": 1.234, "b": 0.5}
+    comp.metrics = {"a": {"QNR": 0.912345678, "SAM": 3.0}, "b": {"QNR": 0.8, "ERGAS (RR)": 2.5}}
+    headers, rows = cmp.metrics_table(comp)
+    assert headers == ["method", "time (s)", "QNR", "SAM", "ERGAS (RR)"]
+    assert rows == [["a", 1.23, 0.9123, 3.0, None], ["b", 0.5, 0.8, None, 2.5]]
+
+
+# ----------------------------------------------------------------------------- views
+def test_band_composites_per_sensor():
+    wv3 = cmp.band_composites(get_sensor("wv3"))
+    assert list(wv3.values()) == [(4, 2, 1), (6, 4, 2)]  # true colour; NIR1-red-green
+    assert list(cmp.band_composites(get_sensor("qb")).values()) == [(2, 1, 0), (3, 2, 1)]
+    landsat = cmp.band_composites(get_sensor("landsat8"))
+    assert list(landsat.values()) == [(3, 2, 1), (4, 3, 2), (6, 4, 3)]
+    generic = cmp.band_composites(generic_sensor(5))
+    assert list(generic.values()) == [(2, 1, 0), (4, 2, 0)]
+    assert list(cmp.band_composites(generic_sensor(1)).values()) == [(0, 0, 0)]
+
+
+@pytest.mark.parametrize(
+    "frac, size, expected",
+    [((0.5, 0.5), 64, (32, 96, 64)), ((0.0, 0.0), 64, (0, 0, 64)), ((1.0, 1.0), 64, (64, 192, 64)),
+     ((0.5, 0.5), 1000, (0, 64, 128)), ((0.25, 0.9), 10, (27, 225, 10))],
+)
+def test_crop_box_is_centred_and_clamped(frac, size, expected):
+    assert cmp.crop_box((128, 256), *frac, size) == expected
+
+
+def test_render_shares_stretch_between_full_and_cropped_views(wv3_scene):
+    rgb = wv3_scene.sensor.rgb
+    from clippan_kit.wald import interp23tap
+
+    exp = interp23tap(wv3_scene.ms, 4)
+    full = cmp.render(exp, rgb, reference=wv3_scene.ms)
+    assert full.shape == (128, 128, 3) and full.dtype == np.uint8
+    assert full.min() == 0 and full.max() == 255  # 2-98 % stretch saturates both ends
+    box = cmp.crop_box(wv3_scene.shape, 0.3, 0.6, 32)
+    crop = cmp.render(exp, rgb, reference=wv3_scene.ms, box=box)
+    r, c, s = box
+    np.testing.assert_array_equal(crop, full[r:r + s, c:c + s])
+    big = cmp.render(exp, rgb, reference=wv3_scene.ms, box=box, display_size=256)
+    assert big.shape == (256, 256, 3)
+    np.testing.assert_array_equal(big[::8, ::8], crop)  # nearest-neighbour, pixel-sharp
+    pan = cmp.render(wv3_scene.pan, rgb, reference=wv3_scene.ms, box=box)
+    assert pan.shape == (32, 32, 3) and (pan[..., 0] == pan[..., 2]).all()
+    np.testing.assert_array_equal(pan, cmp.render(wv3_scene.pan)[r:r + s, c:c + s])
+    with pytest.raises(ValueError, match="composite"):
+        cmp.render(exp, (0, 1, 9))
+
+
+def test_render_outline_frames_the_crop_only():
+    img = np.zeros((3, 40, 50))
+    img[:, ::2] = 1.0  # stripes: stretch maps them to 0 and 255
+    plain = cmp.render(img)
+    framed = cmp.render(img, outline=(5, 10, 8))
+    yellow = (framed == [255, 255, 0]).all(-1)
+    frame = np.zeros((40, 50), bool)
+    frame[[5, 12], 10:18] = True
+    frame[5:13, [10, 17]] = True
+    assert (yellow == frame).all()
+    np.testing.assert_array_equal(framed[~frame], plain[~frame])
+
+
+# ----------------------------------------------------------------------------- uploads
+def _write_tif(path: Path, data: np.ndarray, transform=None) -> None:
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    warnings.simplefilter("ignore", NotGeoreferencedWarning)  # plain TIFFs are the point of some tests
+    data = data[None] if data.ndim == 2 else data
+    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype.name)
+    if transform is not None:
+        profile.update(crs="EPSG:32616", transform=transform)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+
+
+def test_scene_from_a_georeferenced_geotiff_pair_in_either_order(tmp_path, wv3_scene):
+    from affine import Affine
+
+    ms = np.round(wv3_scene.ms).astype(np.uint16)
+    pan = np.round(wv3_scene.pan).astype(np.uint16)
+    _write_tif(tmp_path / "ms.tif", ms, Affine(2.0, 0, 500000.0, 0, -2.0, 4000000.0))
+    _write_tif(tmp_path / "pan.tif", pan, Affine(0.5, 0, 500000.0, 0, -0.5, 4000000.0))
+    for order in ([tmp_path / "ms.tif", tmp_path / "pan.tif"], [tmp_path / "pan.tif", tmp_path / "ms.tif"]):
+        scene = cmp.scene_from_files(order, sensor="wv3")
+        assert scene.shape == (128, 128) and scene.n_bands == 8
+        np.testing.assert_array_equal(scene.pan, pan.astype(np.float32))
+        np.testing.assert_array_equal(scene.ms, ms.astype(np.float32))
+        assert scene.crs is not None
+
+
+def test_scene_from_a_plain_tiff_pair_tells_pan_by_size(tmp_path, wv3_scene):
+    _write_tif(tmp_path / "a.tif", np.round(wv3_scene.pan).astype(np.uint16))
+    _write_tif(tmp_path / "b.tif", np.round(wv3_scene.ms).astype(np.uint16))
+    scene = cmp.scene_from_files([tmp_path / "b.tif", tmp_path / "a.tif"], sensor="wv3")
+    assert scene.shape == (128, 128) and scene.n_bands == 8
+
+
+def test_scene_from_a_mat_file(real_file):
+    scene = cmp.scene_from_files([real_file(WV3)], sensor="wv3")
+    assert scene.shape == (128, 128) and scene.sensor.name == "wv3"
+
+
+@pytest.mark.parametrize("case", ["none", "one_tif", "three", "txt", "garbage_tif", "same_size", "no_sensor"])
+def test_bad_uploads_raise_readable_scene_errors(tmp_path, case, real_file):
+    garbage = tmp_path / "broken.tif"
+    garbage.write_bytes(b"this is not a tiff")
+    good = tmp_path / "x.tif"
+    _write_tif(good, np.ones((8, 8), np.uint16))
+    other = tmp_path / "y.tif"
+    _write_tif(other, np.ones((8, 8), np.uint16))
+    files, pattern = {
+        "none": ([], "no file uploaded"),
+        "one_tif": ([good], "two GeoTIFFs"),
+        "three": ([good, other, garbage], "two GeoTIFFs"),
+        "txt": ([tmp_path / "notes.txt"], "cannot build a scene"),
+        "garbage_tif": ([garbage, good], "broken.tif"),
+        "same_size": ([good, other], "same size"),
+        "no_sensor": ([real_file(WV3)], "sensor"),
+    }[case]
+    with pytest.raises(SceneError, match=pattern):
+        cmp.scene_from_files(files)
