@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -31,6 +31,8 @@ __all__ = [
     "classical_choices",
     "checkpoint_choices",
     "checkpoint_choice",
+    "describe_checkpoint",
+    "lambda_pnn_choice",
     "available_methods",
     "run_method",
     "compare",
@@ -59,6 +61,7 @@ class MethodChoice:
         kind: ``"classical"``, ``"lambda-pnn"`` or ``"checkpoint"``.
         checkpoint: the checkpoint file for ``kind == "checkpoint"``.
         description: one line on what it is and where it comes from.
+        options: keyword options for the runner (λ-PNN: ``iterations``, ``batch_size``, ``preset``).
     """
 
     key: str
@@ -66,6 +69,7 @@ class MethodChoice:
     kind: str
     checkpoint: Path | None = None
     description: str = ""
+    options: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in ("classical", "lambda-pnn", "checkpoint"):
@@ -81,13 +85,32 @@ def classical_choices() -> list[MethodChoice]:
     return [MethodChoice(name, m.title, "classical", description=f"{m.family}: {m.citation}") for name, m in METHODS.items()]
 
 
+_MODE_LABELS = {"clippan": "with CLIPPan", "unsup": "without CLIPPan", "jesse": "JESSE", "supervised": "supervised"}
+
+
+def describe_checkpoint(path: str | Path) -> str | None:
+    """``"backbone, with CLIPPan"`` (etc.) from a Stage II checkpoint's metadata; None when unreadable."""
+    try:
+        from .train import read_checkpoint
+
+        meta = read_checkpoint(path)["meta"]
+    except Exception:  # not ours, or the training modules are absent: the file name must do
+        return None
+    mode = meta.get("mode")
+    return f"{meta.get('backbone', '?')}, {_MODE_LABELS.get(mode, mode or 'unknown training')}"
+
+
 def checkpoint_choice(path: str | Path, label: str | None = None) -> MethodChoice:
-    """A trained-backbone checkpoint as a method; the label defaults to the file stem."""
+    """A trained-backbone checkpoint as a method, labelled ``stem (backbone, training mode)`` when
+    its metadata can be read (so runs with and without CLIPPan are told apart), else by file stem."""
     path = Path(path)
     if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
         raise SceneError(f"{path.name}: a checkpoint must end in {', '.join(CHECKPOINT_SUFFIXES)}")
-    return MethodChoice(f"ckpt:{path}", label or path.stem, "checkpoint", checkpoint=path,
-                        description=f"trained backbone checkpoint {path.name}")
+    about = describe_checkpoint(path) if path.is_file() else None
+    if label is None:
+        label = f"{path.stem} ({about})" if about else path.stem
+    return MethodChoice(f"ckpt:{path}", label, "checkpoint", checkpoint=path,
+                        description=f"trained backbone checkpoint {path.name}" + (f": {about}" if about else ""))
 
 
 def checkpoint_choices(folder: str | Path | None) -> list[MethodChoice]:
@@ -98,27 +121,34 @@ def checkpoint_choices(folder: str | Path | None) -> list[MethodChoice]:
     return [checkpoint_choice(p) for p in files]
 
 
-def _lambda_pnn_runner() -> Callable[[Scene], np.ndarray] | None:
-    """The library's λ-PNN target-adaptive fusion, when the training modules provide it."""
-    for module, name in (("clippan_kit.train", "lambda_pnn_fuse"), ("clippan_kit.lambda_pnn", "fuse")):
-        try:
-            mod = __import__(module, fromlist=[name])
-        except ImportError:
-            continue
-        fn = getattr(mod, name, None)
-        if callable(fn):
-            return fn
-    return None
+LAMBDA_PNN_DEFAULTS = {"iterations": 20, "batch_size": 4, "preset": "quick"}
+
+
+def _lambda_pnn_available() -> bool:
+    try:
+        from .train import train  # noqa: F401
+        from .models import list_models
+    except ImportError:
+        return False
+    return "lambda_pnn" in list_models()
+
+
+def lambda_pnn_choice(iterations: int = LAMBDA_PNN_DEFAULTS["iterations"], **options) -> MethodChoice:
+    """λ-PNN trained on the scene itself with the JESSE loss for ``iterations`` steps (zero-shot,
+    no pretrained weights: nothing is downloaded). Slow on a CPU: a few seconds per iteration."""
+    opts = {**LAMBDA_PNN_DEFAULTS, **options, "iterations": int(iterations)}
+    return MethodChoice(
+        "lambda-pnn", "λ-PNN (JESSE)", "lambda-pnn", options=opts,
+        description=f"λ-PNN trained on this scene with the JESSE loss, {opts['iterations']} iterations "
+                    "(Ciotola, Poggi, Scarpa, IEEE TGRS 61, 2023)",
+    )
 
 
 def available_methods(checkpoint_dir: str | Path | None = None) -> list[MethodChoice]:
     """Classical methods, λ-PNN (when the training modules are installed) and the checkpoints in ``checkpoint_dir``."""
     choices = classical_choices()
-    if _lambda_pnn_runner() is not None:
-        choices.append(MethodChoice(
-            "lambda-pnn", "λ-PNN (JESSE)", "lambda-pnn",
-            description="λ-PNN with the JESSE loss, target-adapted on this scene (Ciotola et al., IEEE TGRS 2023)",
-        ))
+    if _lambda_pnn_available():
+        choices.append(lambda_pnn_choice())
     return choices + checkpoint_choices(checkpoint_dir)
 
 
@@ -129,10 +159,12 @@ def run_method(choice: MethodChoice, scene: Scene) -> np.ndarray:
 
         out = fuse(scene, choice.key)
     elif choice.kind == "lambda-pnn":
-        runner = _lambda_pnn_runner()
-        if runner is None:
-            raise RuntimeError("λ-PNN needs the training modules (clippan_kit.train), which are not installed")
-        out = runner(scene)
+        from .infer import fuse_scene
+        from .train import train
+
+        opts = {**LAMBDA_PNN_DEFAULTS, **choice.options}
+        result = train(scene, backbone="lambda_pnn", mode="jesse", preset=opts.pop("preset"), progress=False, **opts)
+        out = fuse_scene(result.model, scene, progress=False)
     else:
         if not Path(choice.checkpoint).is_file():
             raise SceneError(f"checkpoint {choice.checkpoint} not found")
@@ -140,7 +172,7 @@ def run_method(choice: MethodChoice, scene: Scene) -> np.ndarray:
         from .train import load_trained_model
 
         model = load_trained_model(choice.checkpoint, scene=scene)
-        out = fuse_scene(model, scene)
+        out = fuse_scene(model, scene, progress=False)
     out = np.asarray(out, dtype=np.float32)
     expected = (scene.n_bands, *scene.shape)
     if out.shape != expected:

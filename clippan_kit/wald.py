@@ -61,36 +61,55 @@ def _kaiser_window_2d(size: int, beta: float = 0.5) -> np.ndarray:
     return w
 
 
-@lru_cache(maxsize=64)
-def _mtf_kernel_cached(gnyq: float, ratio: int, size: int) -> np.ndarray:
-    fcut = 1.0 / ratio
-    sigma = np.sqrt(((size - 1) * (fcut / 2)) ** 2 / (-2.0 * np.log(gnyq)))
+def _gaussian_response(gnyq: float, ratio: int, size: int) -> np.ndarray:
+    """Desired frequency response: a Gaussian equal to ``gnyq`` at the MS Nyquist frequency, peak 1."""
+    sigma = np.sqrt(((size - 1) * (0.5 / ratio)) ** 2 / (-2.0 * np.log(gnyq)))
     t = np.arange(size) - (size - 1) / 2
     g = np.exp(-0.5 * (t / sigma) ** 2)
-    desired = np.outer(g, g)
-    desired /= desired.max()
-    # Frequency sampling (MATLAB fsamp2) of the desired response, then windowing.
+    return np.outer(g, g) / g.max() ** 2
+
+
+@lru_cache(maxsize=64)
+def _mtf_kernel_cached(gnyq: float, ratio: int, size: int, convention: str) -> np.ndarray:
+    desired = _gaussian_response(gnyq, ratio, size)
+    if convention == "lambda-pnn":
+        desired[desired < np.finfo(float).eps * desired.max()] = 0.0  # as MATLAB fspecial truncates
+    # Frequency sampling (MATLAB fsamp2) of the desired response.
     h = np.real(np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(desired))))
-    return h * _kaiser_window_2d(size)
+    if convention == "toolbox":
+        return h * _kaiser_window_2d(size)
+    # λ-PNN tools: 1-D Kaiser window along one axis, negative taps clipped, unit DC gain.
+    h = np.clip(h * np.kaiser(size, 0.5)[None, :], 0.0, None)
+    return h / h.sum()
 
 
-def mtf_kernel(gnyq: float | Sequence[float], ratio: int, size: int = KERNEL_SIZE) -> np.ndarray:
-    """MTF-matched low-pass FIR filters (toolbox ``genMTF.m``).
+MTF_CONVENTIONS = ("toolbox", "lambda-pnn")
+
+
+def mtf_kernel(gnyq: float | Sequence[float], ratio: int, size: int = KERNEL_SIZE,
+               convention: str = "toolbox") -> np.ndarray:
+    """MTF-matched low-pass FIR filters.
 
     Args:
         gnyq: MTF gain(s) at Nyquist, each in (0, 1).
         ratio: scale ratio (the filter's cut-off is ``1/ratio`` of the sampling frequency).
         size: filter size in taps (odd; 41 in the toolbox).
+        convention: ``"toolbox"`` (default; Vivone's ``genMTF.m``: rotationally symmetric Kaiser window,
+            no renormalisation) or ``"lambda-pnn"`` (the ``gen_mtf`` of Scarpa/Ciotola's full-resolution
+            tools, used by their reprojected indices: window along one axis, negative taps clipped, unit
+            sum). The two differ by ~1e-4 in R-Q2n.
 
     Returns:
         (size, size) float64 kernel for a scalar ``gnyq``, else (B, size, size).
     """
     if size % 2 == 0:
         raise ValueError(f"kernel size must be odd, got {size}")
+    if convention not in MTF_CONVENTIONS:
+        raise ValueError(f"convention must be one of {MTF_CONVENTIONS}, got {convention!r}")
     gains = np.atleast_1d(np.asarray(gnyq, dtype=float))
     if np.any((gains <= 0) | (gains >= 1)):
         raise ValueError(f"MTF gains at Nyquist must lie in (0, 1), got {gains.tolist()}")
-    kernels = np.stack([_mtf_kernel_cached(float(g), int(ratio), int(size)) for g in gains])
+    kernels = np.stack([_mtf_kernel_cached(float(g), int(ratio), int(size), convention) for g in gains])
     return kernels[0] if np.ndim(gnyq) == 0 else kernels
 
 
@@ -127,29 +146,38 @@ def _fft_filter(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return y[..., k - 1:k - 1 + H, k - 1:k - 1 + W]
 
 
-def _circular_filter_1d(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Filter along ``dim`` with the symmetric 23-tap interpolator, circular borders, via the FFT.
+def _upsample2_1d(x: torch.Tensor, dim: int, offset: int) -> torch.Tensor:
+    """One dyadic step of interp23tap along ``dim`` (-1 or -2): zero insertion at ``offset`` + 23-tap filter.
 
-    Equivalent to MATLAB ``imfilter(x, taps, 'circular')``; the FFT makes the wrap exact for any
-    length (taps falling beyond a short signal fold onto it, as repeated circular padding does).
+    Polyphase form of MATLAB ``imfilter(upsampled, taps, 'circular')``: the centre tap is 1 and the other
+    even taps are 0, so the input samples pass unchanged, and the new samples are a 12-tap circular
+    correlation of the input, done with an FFT at the input length (exact wrap for any length, and
+    ~3x less work than filtering the zero-filled signal).
     """
     n = x.shape[dim]
     p = len(INTERP23_TAPS) // 2
+    shifts = np.arange(-((p - 1) // 2), (p + 1) // 2 + 1)  # new sample after x[k] weighs x[k+s], s = -5..6
     kernel = np.zeros(n)
-    np.add.at(kernel, np.arange(-p, p + 1) % n, INTERP23_TAPS)
+    np.add.at(kernel, (-shifts) % n, INTERP23_TAPS[p + 2 * shifts - 1])
     spectrum = torch.fft.rfft(torch.as_tensor(kernel, dtype=x.dtype, device=x.device))
     shape = [1] * x.ndim
     shape[dim] = spectrum.shape[0]
-    return torch.fft.irfft(torch.fft.rfft(x, dim=dim) * spectrum.view(shape), n=n, dim=dim)
+    new = torch.fft.irfft(torch.fft.rfft(x, dim=dim) * spectrum.view(shape), n=n, dim=dim)
+    if offset == 1:  # originals at odd positions: the sample after x[k] is the even one of x[k+1]
+        new = torch.roll(new, 1, dims=dim)
+    out = torch.stack((x, new) if offset == 0 else (new, x), dim=dim)
+    return out.reshape(*x.shape[:-2], 2 * n, x.shape[-1]) if dim == -2 else out.reshape(*x.shape[:-1], 2 * n)
 
 
-def mtf_filter(x: Array, gnyq: float | Sequence[float], ratio: int, size: int = KERNEL_SIZE) -> Array:
+def mtf_filter(x: Array, gnyq: float | Sequence[float], ratio: int, size: int = KERNEL_SIZE,
+               convention: str = "toolbox") -> Array:
     """Low-pass each band with its sensor-MTF-matched filter (toolbox ``MTF.m``), replicate borders.
 
     Args:
         x: (..., B, H, W) or (H, W) image(s), numpy or torch (differentiable).
         gnyq: one gain for every band or one per band (length B).
         ratio: scale ratio of the protocol.
+        convention: kernel design, see :func:`mtf_kernel`.
 
     Returns:
         Same shape and type as ``x``.
@@ -167,7 +195,7 @@ def mtf_filter(x: Array, gnyq: float | Sequence[float], ratio: int, size: int = 
         t4 = t.reshape(-1, B, *t.shape[-2:])
     C = t4.shape[1]
     gains = np.broadcast_to(gains, (C,))
-    kernels = torch.as_tensor(mtf_kernel(gains.tolist(), ratio, size), dtype=t4.dtype, device=t4.device)
+    kernels = torch.as_tensor(mtf_kernel(gains.tolist(), ratio, size, convention), dtype=t4.dtype, device=t4.device)
     y = _fft_filter(t4, kernels)
     return back(y.reshape(*lead, *y.shape[-2:]) if lead else y[0, 0])
 
@@ -192,13 +220,8 @@ def interp23tap(x: Array, ratio: int) -> Array:
     t, back = _as_tensor(x)
     t4, lead = _to_4d(t)
     for level in range(int(np.log2(ratio))):
-        n, c, h, w = t4.shape
         offset = 1 if level == 0 else 0
-        up = t4.new_zeros(n, c, 2 * h, 2 * w)
-        up[..., offset::2, offset::2] = t4
-        up = _circular_filter_1d(_circular_filter_1d(up, -1), -2)
-        up[..., offset::2, offset::2] = t4  # the centre tap is 1 and even taps 0: samples pass unchanged
-        t4 = up
+        t4 = _upsample2_1d(_upsample2_1d(t4, -1, offset), -2, offset)
     return back(t4.reshape(*lead, *t4.shape[-2:]))
 
 

@@ -113,10 +113,13 @@ def method_choices(checkpoint_dir: str | Path | None) -> list[cmp.MethodChoice]:
 
 
 def resolve_methods(keys: Sequence[str], known: Sequence[cmp.MethodChoice],
-                    uploaded: Sequence[str] | None = None) -> list[cmp.MethodChoice]:
-    """The selected choices (checkbox keys) plus uploaded checkpoints, labels made unique."""
+                    uploaded: Sequence[str] | None = None, lambda_iterations: int | None = None) -> list[cmp.MethodChoice]:
+    """The selected choices (checkbox keys) plus uploaded checkpoints, labels made unique;
+    λ-PNN gets ``lambda_iterations`` training steps when given."""
     by_key = {c.key: c for c in known}
     chosen = [by_key[k] for k in keys if k in by_key]
+    if lambda_iterations:
+        chosen = [cmp.lambda_pnn_choice(int(lambda_iterations)) if c.kind == "lambda-pnn" else c for c in chosen]
     for path in uploaded or []:
         chosen.append(cmp.checkpoint_choice(path, label=f"{Path(path).stem} (uploaded)"))
     seen: dict[str, int] = {}
@@ -220,13 +223,13 @@ def on_load(source: str, files: Any, sensor: str, max_size: float, session: Sess
 
 
 def run_comparison(session: Session | None, keys: Sequence[str], ckpt_files: Any, reduced: bool,
-                   known: Sequence[cmp.MethodChoice], progress=None):
+                   known: Sequence[cmp.MethodChoice], progress=None, lambda_iterations: int | None = None):
     """Generator: fuse the session's scene with the chosen methods, yielding ``(session, status)``
     after each method (so that the page shows progress and Stop takes effect between methods)."""
     if session is None or session.scene is None:
         raise SceneError("load a scene first")
     uploaded = [getattr(f, "name", f) for f in (ckpt_files or [])]
-    choices = resolve_methods(keys or [], known, uploaded)
+    choices = resolve_methods(keys or [], known, uploaded, lambda_iterations)
     if not choices:
         raise SceneError("choose at least one method")
     n = len(choices)
@@ -267,6 +270,8 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
                 methods = gr.CheckboxGroup(method_options, value=default_methods, label="Methods", elem_id="methods")
                 ckpts = gr.File(label="Trained checkpoints (optional)", file_count="multiple",
                                 file_types=list(cmp.CHECKPOINT_SUFFIXES), elem_id="checkpoints")
+                lambda_iters = gr.Slider(1, 500, value=cmp.LAMBDA_PNN_DEFAULTS["iterations"], step=1,
+                                         label="λ-PNN: training iterations on this scene (a few s each on a CPU)")
                 reduced = gr.Checkbox(False, label="Also reduced-resolution metrics (Wald's protocol: each method fuses the degraded scene again)")
                 with gr.Row():
                     run_btn = gr.Button("Run comparison", variant="primary", elem_id="run")
@@ -304,9 +309,9 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
         load_event.then(after_load, [session], [left, right, slider, full, crops, table, downloads]).then(
             refresh, view_inputs, [slider, full, crops])
 
-        def run(sess, keys, files, red, progress=gr.Progress()):
+        def run(sess, keys, files, red, iters, progress=gr.Progress()):
             try:
-                for sess, msg in run_comparison(sess, keys, files, red, known, progress):
+                for sess, msg in run_comparison(sess, keys, files, red, known, progress, iters):
                     yield sess, msg
             except (SceneError, ValueError) as exc:
                 yield sess, f"**Error:** {exc}"
@@ -325,7 +330,7 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
             return (gr.update(choices=names, value=lft), gr.update(choices=names, value=rgt), pair, full_imgs,
                     crop_imgs, pd.DataFrame(rows, columns=headers), write_downloads(sess))
 
-        run_event = run_btn.click(run, [session, methods, ckpts, reduced], [session, status])
+        run_event = run_btn.click(run, [session, methods, ckpts, reduced, lambda_iters], [session, status])
         run_event.then(finish, [session, composite, row, col, size], [left, right, slider, full, crops, table, downloads])
         # Stop ends the run between methods; what finished so far is still shown.
         stop_btn.click(lambda: "Stopped: the remaining methods were cancelled.", None, [status], cancels=[run_event]).then(
@@ -333,6 +338,7 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
 
         for control in (composite, left, right):
             control.input(refresh, view_inputs, [slider, full, crops])
+        uploads.upload(lambda: UPLOAD_SOURCE, None, [source])  # an upload selects the upload source
         for control in (row, col, size):
             control.release(refresh, view_inputs, [slider, full, crops])
         app.load(on_load, [source, uploads, sensor, max_size, session], [session, status, info, composite]).then(

@@ -11,6 +11,7 @@ from clippan_kit.classical import (
     METHODS, bdsd_pc, bdsd_pc_coefficients, bdsd_pc_torch, brovey, exp, fuse, get_method, gs, gsa,
     mtf_glp_hpm_r, nnls_gram,
 )
+from clippan_kit.metrics import ergas, q2n, sam
 from clippan_kit.wald import decimate, interp23tap, mtf_filter
 
 NAMES = ["exp", "bdsd", "mtf-glp-hpm-r", "gs", "gsa", "brovey"]
@@ -29,11 +30,6 @@ def wv3_tiny(real_file):
     """zpnn_wv3/WV3_example.mat: raw uint16, PAN 128^2, MS 8 x 32^2."""
     d = sio.loadmat(real_file("zpnn_wv3/WV3_example.mat"))
     return d["I_MS_LR"].transpose(2, 0, 1), d["I_PAN"]
-
-
-def _ergas(fused, ref, ratio):
-    rmse = np.sqrt(((fused.astype(np.float64) - ref) ** 2).mean(axis=(1, 2)))
-    return 100.0 / ratio * np.sqrt(np.mean((rmse / ref.mean(axis=(1, 2))) ** 2))
 
 
 # --------------------------------------------------------------------------- registry
@@ -190,7 +186,18 @@ def test_fuse_fills_nodata_and_keeps_finite_values(wv3_tiny):
 # --------------------------------------------------------------------------- quality on real data
 def test_every_method_beats_exp_on_reduced_resolution_wv3(wv3_reduced):
     ms, pan, gt = wv3_reduced
-    scores = {name: _ergas(METHODS[name](ms, pan, WV3), gt, 4) for name in NAMES}
-    assert scores["exp"] == pytest.approx(8.49015, abs=1e-3)  # /work/shared/reference_values.md
+    scores = {}
+    for name in NAMES:
+        fused = METHODS[name](ms, pan, WV3)
+        scores[name] = (q2n(fused, gt, block_size=32, max_value=2047), ergas(fused, gt, 4))
+    # EXP lands on the reference values of /work/shared/reference_values.md (Q8 within the ports' spread).
+    assert scores["exp"][0] == pytest.approx(0.63838, abs=1e-3)
+    assert scores["exp"][1] == pytest.approx(8.49015, abs=1e-3)
+    # Measured: Q8 / ERGAS  bdsd 0.831/5.28, mtf-glp-hpm-r 0.842/4.98, gs 0.742/5.97, gsa 0.818/5.15,
+    # brovey 0.691/6.15 (EXP 0.638/8.49).
     for name in NAMES[1:]:
-        assert scores[name] < 0.8 * scores["exp"], (name, scores)
+        q8, erg = scores[name]
+        assert q8 > scores["exp"][0] + 0.04 and erg < 0.8 * scores["exp"][1], (name, scores)
+    assert min(scores[n][0] for n in ("bdsd", "mtf-glp-hpm-r", "gsa")) > 0.8
+    # Brovey only rescales each pixel's spectrum: its spectral angle to the truth is EXP's.
+    assert sam(METHODS["brovey"](ms, pan, WV3), gt) == pytest.approx(sam(METHODS["exp"](ms, pan, WV3), gt), abs=1e-3)

@@ -230,3 +230,103 @@ def test_bad_uploads_raise_readable_scene_errors(tmp_path, case, real_file):
     }[case]
     with pytest.raises(SceneError, match=pattern):
         cmp.scene_from_files(files)
+
+
+# ----------------------------------------------------------------------------- trained models
+@pytest.mark.slow
+def test_checkpoints_and_lambda_pnn_run_through_compare(tmp_path, wv3_scene):
+    from clippan_kit.train import train
+
+    train(wv3_scene, backbone="pnn", mode="unsup", preset="tiny", checkpoint=tmp_path / "pnn_unsup.pt", progress=False)
+    (tmp_path / "foreign.pt").write_bytes(b"not a checkpoint")
+    choices = cmp.checkpoint_choices(tmp_path)
+    assert [c.label for c in choices] == ["foreign", "pnn_unsup (pnn, without CLIPPan)"]
+    lam = cmp.lambda_pnn_choice(iterations=1, batch_size=1, preset="tiny")
+    result = cmp.compare(wv3_scene, [*choices, lam], metrics=False)
+    assert "not a readable checkpoint" in result.errors["foreign"]
+    assert result.labels == ["pnn_unsup (pnn, without CLIPPan)", "λ-PNN (JESSE)"]
+    for fused in result.fused.values():
+        assert fused.shape == (8, 128, 128) and np.isfinite(fused).all()
+    # A checkpoint for another band count is refused with a clear message, not a crash.
+    qb = tiny_scene(4, 32)
+    other = cmp.compare(qb, [choices[1]], metrics=False)
+    assert "8 bands" in other.errors[choices[1].label]
+
+
+# ----------------------------------------------------------------------------- demo page functions
+@pytest.fixture(scope="module")
+def app():
+    spec = importlib.util.spec_from_file_location("clippan_demo_app", ROOT / "demo" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_app_loads_the_default_scene_and_reports_bad_uploads(app, tmp_path):
+    session, status, info, composite = app.on_load(app.DEFAULT_SOURCE, None, app.AUTO_SENSOR, 512, None)
+    assert status.startswith("Loaded") and "WorldView-2" in info and "ground truth: yes" in info
+    assert session.scene.shape == (256, 256) and session.scene.reference is not None
+    assert composite["value"] == next(iter(cmp.band_composites(session.scene.sensor)))
+    bad = tmp_path / "scene.mat"
+    bad.write_bytes(b"garbage")
+    kept = session.scene
+    session2, status, *_ = app.on_load(app.UPLOAD_SOURCE, [str(bad)], app.AUTO_SENSOR, 512, session)
+    assert status.startswith("**Error:**") and "scene.mat" in status
+    assert session2 is session and session.scene is kept  # the previous scene stays
+    _, status, *_ = app.on_load("no-such-sample", None, app.AUTO_SENSOR, 512, session)
+    assert "unknown scene source" in status
+
+
+def test_app_crops_large_scenes(app, real_file):
+    scene = app.load_scene(app.UPLOAD_SOURCE, [str(real_file(WV3))], "wv3", max_size=64)
+    assert scene.shape == (64, 64) and scene.ms.shape == (8, 16, 16)
+
+
+def test_app_run_views_and_downloads(app):
+    session, *_ = app.on_load(app.DEFAULT_SOURCE, None, app.AUTO_SENSOR, 128, None)
+    assert session.scene.shape == (128, 128)
+    known = cmp.classical_choices()
+    steps = list(app.run_comparison(session, ["exp", "brovey"], None, False, known))
+    assert len(steps) == 2 and steps[-1][1].startswith("Finished")
+    comp = session.comparison
+    assert comp.labels == ["EXP (23-tap interpolation)", "Brovey transform"] and not comp.errors
+    assert {"QNR", "D_lambda", "D_s", "SAM", "ERGAS", "Q2n"} <= set(comp.metrics["Brovey transform"])
+    # Reference-based indices on the synthetic scene: EXP is blurred, so not perfect.
+    assert 0 < comp.metrics["EXP (23-tap interpolation)"]["Q2n"] < 1
+    assert app.view_names(session) == ["PAN", *comp.labels, app.REFERENCE_VIEW]
+    composite = next(iter(cmp.band_composites(session.scene.sensor)))
+    pair, full, crops = app.render_views(session, composite, 0.5, 0.5, 32, "PAN", "Brovey transform")
+    assert pair[0].shape == pair[1].shape == (128, 128, 3)
+    assert [c for _, c in full] == app.view_names(session)
+    assert all(img.shape == (256, 256, 3) for img, _ in crops)  # 32 px crop shown at 8x
+    paths = app.write_downloads(session)
+    assert [Path(p).suffix for p in paths] == [".tif", ".tif", ".csv"]
+    from clippan_kit.io import read_raster
+
+    np.testing.assert_allclose(read_raster(paths[1]), comp.fused["Brovey transform"], rtol=1e-6)
+    csv = Path(paths[2]).read_text().splitlines()
+    assert csv[0].startswith("method,time (s),") and csv[2].startswith("Brovey transform,")
+    with pytest.raises(SceneError, match="at least one"):
+        list(app.run_comparison(session, [], None, False, known))
+    with pytest.raises(SceneError, match="load a scene"):
+        list(app.run_comparison(app.Session(), ["exp"], None, False, known))
+
+
+def test_app_sessions_are_independent(app):
+    a, *_ = app.on_load(app.DEFAULT_SOURCE, None, app.AUTO_SENSOR, 64, None)
+    b, *_ = app.on_load(app.DEFAULT_SOURCE, None, app.AUTO_SENSOR, 64, None)
+    list(app.run_comparison(a, ["exp"], None, False, cmp.classical_choices()))
+    assert a.workdir != b.workdir and b.comparison is None
+    a.cleanup()
+    assert not a.workdir.exists() and b.workdir.exists()
+    b.cleanup()
+
+
+def test_resolve_methods_adds_uploads_and_lambda_iterations(app, tmp_path):
+    known = [*cmp.classical_choices(), cmp.lambda_pnn_choice()]
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"x")
+    chosen = app.resolve_methods(["gs", "lambda-pnn", "unknown"], known, [str(ckpt), str(ckpt)], lambda_iterations=7)
+    assert [c.label for c in chosen] == ["Gram-Schmidt", "λ-PNN (JESSE)", "m (uploaded)", "m (uploaded) #2"]
+    assert chosen[1].options["iterations"] == 7

@@ -79,7 +79,7 @@ def test_qnr_loss_equals_one_minus_qnr_of_the_metric_cores(wv3_batch):
     dl = d_lambda_torch(out, batch["ms_lr"], ratio=4, block_size=32)
     ds = d_s_torch(out, batch["ms_lr"], batch["pan"], ratio=4, block_size=32)
     expected = 1 - (1 - dl[0]) * (1 - ds[0])
-    assert float(build_loss("qnr", WV3)(out, batch)[0]) == pytest.approx(float(expected), rel=1e-9)
+    assert float(build_loss("qnr", WV3)(out, batch)[0]) == pytest.approx(float(expected), rel=1e-5)
 
 
 def test_jesse_d_lambda_k_term_has_a_gradient(wv3_batch):
@@ -107,11 +107,11 @@ def test_coregistration_finds_a_known_misalignment_and_reprojection_undoes_it(re
     sensor = get_sensor("wv2")
     truth = interp23tap(torch.tensor(d["I_MS"][:64, :64].astype(np.float32)).permute(2, 0, 1)[None] / 2047, 4)
     pan = truth.mean(1, keepdim=True)
-    ms_lr = WaldProtocol(sensor).degrade_ms(torch.roll(truth, shifts=(2, -1), dims=(-2, -1)))
-    shifts = jesse_extras(interp23tap(ms_lr, 4), pan, sensor)["shifts"]
-    assert shifts[0].tolist() == [[2, -1]] * 8
+    ms_lr = _cores.reproject(torch.roll(truth, shifts=(2, -1), dims=(-2, -1)), sensor, None)  # MS content displaced
+    phases = jesse_extras({"ms_lr": ms_lr, "ms_up": interp23tap(ms_lr, 4), "pan": pan}, sensor)["phases"]
+    assert phases[0].tolist() == [[0, 3]] * 8  # no misalignment would be phase [2, 2]
     inner = (Ellipsis, slice(4, -4), slice(4, -4))
-    aligned = _cores.reproject(truth, sensor, shifts)
+    aligned = _cores.reproject(truth, sensor, phases)
     assert float((aligned - ms_lr)[inner].abs().max()) < 1e-5
     assert float((_cores.reproject(truth, sensor, None) - ms_lr)[inner].abs().max()) > 0.05
 
@@ -145,7 +145,7 @@ def test_direction_loss_gradient_reaches_the_backbone(wv3_batch):
     out = net(wv3_batch["ms_up"], wv3_batch["pan"], wv3_batch["ms_lr"])
     value = term(out, wv3_batch)
     value.backward()
-    assert 0.0 <= float(value) <= 2.0
+    assert 0.0 <= float(value.detach()) <= 2.0
     grads = [p.grad for p in net.parameters()]
     assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
     assert not any(p.requires_grad for p in sup.parameters())  # the supervisor stays frozen

@@ -191,18 +191,17 @@ def test_metrics_on_held_out_tiles(base, wv3_scene):
 
 
 def test_cli_registers_and_fails_in_one_line(tmp_path, capsys):
-    from clippan_kit.supervisor.cli import add_subcommands
+    from clippan_kit.cli import build_parser, main
 
-    parser = argparse.ArgumentParser()
-    add_subcommands(parser.add_subparsers(dest="cmd"))
+    parser = build_parser()
     args = parser.parse_args(["train-supervisor", "--scene", "x.mat", "--out", str(tmp_path), "--steps", "3",
                               "--no-amp", "--input-size", "base"])
     assert args.steps == 3 and args.amp is False and args.input_size is None
-    args = parser.parse_args(["evaluate-supervisor", "--checkpoint", str(tmp_path / "missing.pt"),
-                              "--scene", str(tmp_path / "missing.mat"), "--json"])
-    assert args.func(args) == 2
+    code = main(["evaluate-supervisor", "--checkpoint", str(tmp_path / "missing.pt"),
+                 "--scene", str(tmp_path / "missing.mat"), "--json"])
+    assert code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and "\n" not in err
+    assert err.startswith("clippan evaluate-supervisor: error:") and "missing.mat" in err and "\n" not in err
 
 
 def test_explicit_paper_base_fails_fast_offline(monkeypatch):

@@ -82,13 +82,15 @@ def nnls_gram(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
         outside = torch.diag_embed((~s).to(g.dtype))
         g_s = g[..., None, :, :] * inside + outside  # identity rows pin x = 0 off the support
         c_s = c[..., None, :, :] * s[:, :, None].to(g.dtype)
-        x = torch.linalg.solve(g_s, c_s)  # (..., S, n, m)
+        chol, info = torch.linalg.cholesky_ex(g_s)  # SPD thanks to the ridge; 2x faster than LU here
+        x = torch.cholesky_solve(c_s, chol)  # (..., S, n, m)
         obj = -0.5 * (c_s * x).sum(-2)  # objective at a support's unconstrained minimiser
-        feasible = (x >= 0).all(-2)
+        feasible = (x >= 0).all(-2) & (info == 0)[..., None]
         obj = torch.where(feasible, obj, torch.full_like(obj, torch.inf))
         chunk_obj, idx = obj.min(-2)  # (..., m)
         take = chunk_obj < best_obj
-        chunk_x = torch.gather(x, -3, idx[..., None, None, :].expand(*idx.shape[:-1], 1, n, idx.shape[-1]))[..., 0, :, :]
+        pick = idx[..., None, None, :].expand(*idx.shape[:-1], 1, n, idx.shape[-1])
+        chunk_x = torch.gather(x, -3, pick)[..., 0, :, :]  # each column's best support in this chunk
         best_x = torch.where(take[..., None, :], chunk_x, best_x)
         best_obj = torch.where(take, chunk_obj, best_obj)
     return best_x / d[..., :, None]
@@ -96,11 +98,15 @@ def nnls_gram(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
 
 def _check_batch(ms_lr: torch.Tensor, pan: torch.Tensor, sensor: Sensor) -> None:
     if ms_lr.ndim != 4 or pan.ndim != 4 or pan.shape[1] != 1:
-        raise ValueError(f"expected ms_lr (N, B, h, w) and pan (N, 1, H, W), got {tuple(ms_lr.shape)} and {tuple(pan.shape)}")
+        raise ValueError(
+            f"expected ms_lr (N, B, h, w) and pan (N, 1, H, W), got {tuple(ms_lr.shape)} and {tuple(pan.shape)}"
+        )
     N, B, h, w = ms_lr.shape
     r = sensor.ratio
     if pan.shape != (N, 1, h * r, w * r):
-        raise ValueError(f"pan must be {(N, 1, h * r, w * r)} for ms_lr {tuple(ms_lr.shape)} and ratio {r}, got {tuple(pan.shape)}")
+        raise ValueError(
+            f"pan must be {(N, 1, h * r, w * r)} for ms_lr {tuple(ms_lr.shape)} and ratio {r}, got {tuple(pan.shape)}"
+        )
     if B != sensor.n_bands:
         raise ValueError(f"ms_lr has {B} bands but {sensor.long_name} has {sensor.n_bands}")
 
@@ -126,6 +132,7 @@ def bdsd_pc_coefficients(ms_lr: torch.Tensor, pan: torch.Tensor, sensor: Sensor 
     _check_batch(ms_lr, pan, sensor)
     r = sensor.ratio
     dtype = _solve_dtype(ms_lr.device)
+    pan = pan.to(ms_lr.dtype)
     ms_lp = mtf_filter(ms_lr, sensor.gnyq_ms, r)  # MTF at MS scale, as BDSD_PC.m
     pan_lr = decimate(mtf_filter(pan, sensor.gnyq_pan, r), r)
     N, B = ms_lr.shape[:2]

@@ -1,10 +1,6 @@
 """The one place where the losses reach the metric cores of :mod:`clippan_kit.metrics`.
 
 Losses never re-implement an index: they call the torch cores (differentiable, no integer rounding).
-Cores whose final name in :mod:`clippan_kit.metrics` was not settled when the losses were written are
-looked up by their expected names first (``local_corr_torch``, ``coregistration_shifts_torch``,
-``reproject_torch`` in :mod:`clippan_kit.metrics`); the interim versions below are built from existing
-primitives (window sums, the Wald filters) and go away when those names exist.
 """
 from __future__ import annotations
 
@@ -14,13 +10,7 @@ import torch.nn.functional as F
 from ..sensors import Sensor
 from ..wald import decimate, mtf_filter
 
-__all__ = ["q2n", "ergas", "qnr_parts", "local_correlation", "lowpass_pan", "coregistration_shifts", "reproject"]
-
-
-def _metric(name: str):
-    import clippan_kit.metrics as metrics
-
-    return getattr(metrics, name, None)
+__all__ = ["q2n", "ergas", "qnr_parts", "local_correlation", "lowpass_pan", "coregistration_phases", "reproject"]
 
 
 def q2n(fused: torch.Tensor, reference: torch.Tensor, block_size: int = 32) -> torch.Tensor:
@@ -55,22 +45,10 @@ def qnr_parts(out: torch.Tensor, batch, sensor: Sensor, block_size: int = 32) ->
 
 
 def local_correlation(x: torch.Tensor, y: torch.Tensor, half_width: int) -> torch.Tensor:
-    """Local Pearson correlation of x and y (N, C, H, W) in (2w+1)² windows, same size (replicate borders)."""
-    fn = _metric("local_corr_torch")
-    if fn is not None:
-        return fn(x, y, half_width)
-    from ..metrics._common import box_sum
+    """Local correlation map (N, C, H, W) of x with y (broadcastable), 2w x 2w windows (the D_ρ core)."""
+    from ..metrics.reprojected import local_correlation_torch
 
-    w = int(half_width)
-    k = 2 * w + 1
-    xp = F.pad(x, (w, w, w, w), mode="replicate")
-    yp = F.pad(y, (w, w, w, w), mode="replicate")
-    n = float(k * k)
-    sx, sy = box_sum(xp, k), box_sum(yp, k)
-    cov = box_sum(xp * yp, k) - sx * sy / n
-    vx = (box_sum(xp * xp, k) - sx**2 / n).clamp(min=0)
-    vy = (box_sum(yp * yp, k) - sy**2 / n).clamp(min=0)
-    return cov / torch.sqrt(vx * vy + 1e-10)
+    return local_correlation_torch(x, y, half_width)
 
 
 def lowpass_pan(pan: torch.Tensor, sensor: Sensor) -> torch.Tensor:
@@ -79,53 +57,35 @@ def lowpass_pan(pan: torch.Tensor, sensor: Sensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def coregistration_shifts(ms_up: torch.Tensor, pan: torch.Tensor, sensor: Sensor) -> torch.Tensor:
-    """(N, B, 2) integer row/col shift (PAN pixels) of each band relative to the PAN (Scarpa's co-registration):
-    band content at PAN position p appears in the MS at p + shift.
+def coregistration_phases(ms_lr: torch.Tensor, pan: torch.Tensor, sensor: Sensor) -> torch.Tensor:
+    """(N, B, 2) decimation phase (row, col) in {0..r-1} of each band, by Scarpa's co-registration
+    (:func:`clippan_kit.metrics.reprojected.coregistration_shifts`); r//2 means no misalignment."""
+    from ..metrics.reprojected import coregistration_shifts
 
-    Uses the metrics' co-registration when available; the interim search maximises the correlation
-    between each upsampled MS band and the PAN low-passed to MS resolution over shifts in [-r/2, r/2].
+    out = []
+    for n in range(ms_lr.shape[0]):
+        rows, cols = coregistration_shifts(ms_lr[n].double().cpu(), pan[n, 0].double().cpu(), sensor.gnyq_ms[0], sensor.ratio)
+        out.append(torch.stack([torch.as_tensor(rows), torch.as_tensor(cols)], -1))
+    return torch.stack(out).long().to(ms_lr.device)
+
+
+def reproject(out: torch.Tensor, sensor: Sensor, phases: torch.Tensor | None = None) -> torch.Tensor:
+    """Scarpa's reprojection (differentiable): MTF filter (λ-PNN kernels), per-band decimation phase.
+
+    (N, B, H, W) -> (N, B, H/r, W/r); ``phases`` (N or 1, B, 2) from :func:`coregistration_phases`
+    (None: the toolbox phase r//2 for every band).
     """
-    fn = _metric("coregistration_shifts_torch")
-    if fn is not None:
-        return fn(ms_up, pan, sensor)
-    r = sensor.ratio
-    lp = lowpass_pan(pan, sensor)
-    m = r // 2 + 1
-    core = (slice(None), slice(None), slice(m, -m), slice(m, -m))
-    ref = lp[core]
-    ref = ref - ref.mean((-1, -2), keepdim=True)
-    best = torch.full(ms_up.shape[:2], -2.0, dtype=ms_up.dtype, device=ms_up.device)
-    shifts = torch.zeros(*ms_up.shape[:2], 2, dtype=torch.long, device=ms_up.device)
-    for dr in range(-(r // 2), r // 2 + 1):
-        for dc in range(-(r // 2), r // 2 + 1):
-            x = torch.roll(ms_up, shifts=(-dr, -dc), dims=(-2, -1))[core]
-            x = x - x.mean((-1, -2), keepdim=True)
-            c = (x * ref).sum((-1, -2)) / torch.sqrt((x * x).sum((-1, -2)) * (ref * ref).sum((-1, -2)) + 1e-20)
-            better = c > best
-            best = torch.where(better, c, best)
-            shifts[..., 0] = torch.where(better, torch.full_like(shifts[..., 0], dr), shifts[..., 0])
-            shifts[..., 1] = torch.where(better, torch.full_like(shifts[..., 1], dc), shifts[..., 1])
-    return shifts
+    from ..metrics.reprojected import _fr_filter
 
-
-def reproject(out: torch.Tensor, sensor: Sensor, shifts: torch.Tensor | None = None) -> torch.Tensor:
-    """Scarpa's reprojection: MTF filter, per-band shift, decimation. (N, B, H, W) -> (N, B, H/r, W/r)."""
-    fn = _metric("reproject_torch")
-    if fn is not None:
-        return fn(out, sensor, shifts)
     r = sensor.ratio
-    low = mtf_filter(out, sensor.gnyq_ms, r)
-    if shifts is None or not bool(shifts.any()):
+    low = _fr_filter(out, sensor.gnyq_ms, r)
+    if phases is None:
         return decimate(low, r)
     N, B, H, W = low.shape
-    s = shifts.to(out.device).long()
-    if s.shape[0] != N:
-        s = s.expand(N, -1, -1)
-    base_r = torch.arange(r // 2, H, r, device=out.device)
-    base_c = torch.arange(r // 2, W, r, device=out.device)
-    # A band whose content sits ``shift`` pixels after the PAN's is sampled ``shift`` pixels earlier.
-    rows = (base_r[None, None, :] - s[..., 0:1]).clamp(0, H - 1)  # (N, B, h)
-    cols = (base_c[None, None, :] - s[..., 1:2]).clamp(0, W - 1)  # (N, B, w)
+    p = phases.to(out.device).long().expand(N, -1, -1)
+    rows = torch.arange(0, H // r, device=out.device) * r  # (h,)
+    cols = torch.arange(0, W // r, device=out.device) * r
+    rows = rows[None, None, :] + p[..., 0:1]  # (N, B, h)
+    cols = cols[None, None, :] + p[..., 1:2]
     low = torch.gather(low, 2, rows[..., None].expand(-1, -1, -1, W))
     return torch.gather(low, 3, cols[:, :, None, :].expand(-1, -1, low.shape[2], -1))

@@ -3,9 +3,9 @@ jointly enhanced spectral and spatial fidelity", IEEE TGRS 61, 2023, Sec. II-B, 
 
     L = α · R-ERGAS + β · D_λ^(K),align + γ · L_ρ
 
-* Reprojection: the output is MTF-filtered with the sensor's MS gains, shifted band by band by the
-  MS-to-PAN misalignment estimated once per scene (co-registration, loss-time alignment), decimated by
-  the ratio and compared with the original MS: R-ERGAS and D_λ^(K) = 1 - Q2n(reprojected, MS).
+* Reprojection: the output is MTF-filtered with the sensor's MS gains and decimated band by band at the
+  phase that compensates the MS-to-PAN misalignment estimated once per scene (co-registration of
+  :mod:`clippan_kit.metrics.reprojected`, loss-time alignment), then compared with the original MS: R-ERGAS and D_λ^(K) = 1 - Q2n(reprojected, MS).
   Our Q2n is the differentiable float core (no integer rounding): the released λ-PNN code rounds inside
   its Q2n, which zeroes the gradient of the β term (``tests/test_losses.py`` shows ours is non-zero).
 * L_ρ, correlation-based spatial loss: ``1 - ρ`` with ρ the local correlation (half-width ``ceil(r/2)``)
@@ -42,21 +42,24 @@ def jesse_defaults(sensor: Sensor | str) -> dict[str, float]:
 
 
 @torch.no_grad()
-def jesse_extras(ms_up: torch.Tensor, pan: torch.Tensor, sensor: Sensor | str) -> dict[str, torch.Tensor]:
+def jesse_extras(batch: Batch, sensor: Sensor | str, phases: bool = True) -> dict[str, torch.Tensor]:
     """Per-scene (or per-tile) constants of JESSE, computed once without gradient.
 
     Args:
-        ms_up: (N, B, H, W) 23-tap upsampled MS, normalised.
-        pan: (N, 1, H, W) PAN, normalised.
+        batch: ``ms_lr`` (N, B, h, w), ``ms_up`` (N, B, H, W), ``pan`` (N, 1, H, W), normalised.
+        phases: also estimate the co-registration phases (else only the threshold).
 
     Returns:
-        ``{"shifts": (N, B, 2) row/col misalignment of each band (PAN pixels),
+        ``{"phases": (N, B, 2) co-registered decimation phase of each band,
         "rho_threshold": (N, B, H, W) threshold of the spatial term}``.
     """
     sensor = get_sensor(sensor)
-    shifts = _cores.coregistration_shifts(ms_up, pan, sensor)
-    rho = _cores.local_correlation(_cores.lowpass_pan(pan, sensor).expand_as(ms_up), ms_up, THRESHOLD_HALF_WIDTH)
-    return {"shifts": shifts, "rho_threshold": 1.0 - rho}
+    ms_up, pan = batch["ms_up"], batch["pan"]
+    rho = _cores.local_correlation(_cores.lowpass_pan(pan, sensor), ms_up, THRESHOLD_HALF_WIDTH)
+    out = {"rho_threshold": 1.0 - rho}
+    if phases:
+        out["phases"] = _cores.coregistration_phases(batch["ms_lr"], pan, sensor)
+    return out
 
 
 class JesseLoss(LossTerm):
@@ -67,7 +70,7 @@ class JesseLoss(LossTerm):
         alpha, beta, gamma: weights; None takes :func:`jesse_defaults`.
         block_size: Q2n block side at MS scale (32; tiles smaller than a block are one block).
 
-    The batch may carry ``shifts`` and ``rho_threshold`` (from :func:`jesse_extras`, computed once per
+    The batch may carry ``phases`` and ``rho_threshold`` (from :func:`jesse_extras`, computed once per
     scene by the trainer); missing ones are computed from the batch itself.
     """
 
@@ -86,11 +89,11 @@ class JesseLoss(LossTerm):
 
     def parts(self, out: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         """The three unweighted terms: ``r_ergas``, ``d_lambda_k``, ``d_rho`` (thresholded)."""
-        if "shifts" not in batch or "rho_threshold" not in batch:
-            extras = jesse_extras(batch["ms_up"], batch["pan"], self.sensor)
+        if "phases" not in batch or "rho_threshold" not in batch:
+            extras = jesse_extras(batch, self.sensor, phases="phases" not in batch)
             batch = {**extras, **batch}
         ms = batch["ms_lr"]
-        low = _cores.reproject(out, self.sensor, batch["shifts"])
+        low = _cores.reproject(out, self.sensor, batch["phases"])
         r_ergas = _cores.ergas(low, ms, self.sensor.ratio).mean()
         d_lambda_k = 1.0 - _cores.q2n(low, ms, self.block_size).mean()
         x = 1.0 - _cores.local_correlation(out, batch["pan"].expand_as(out), ceil(self.sensor.ratio / 2)).clamp(min=-1.0)

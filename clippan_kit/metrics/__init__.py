@@ -18,7 +18,7 @@ from ..scene import Scene
 from ..wald import interp23tap, mtf_filter
 from ._common import as_batch, cut_border
 from .q2n import q2n, q2n_torch
-from .qnr import _block_q, _pairwise_q, d_lambda, d_lambda_k, d_lambda_k_torch, d_lambda_torch, d_s, d_s_torch, hqnr, qnr
+from .qnr import d_lambda, d_lambda_k, d_lambda_k_torch, d_lambda_torch, d_s, d_s_torch, hqnr, qnr
 from .reduced import (ergas, ergas_torch, mpsnr, psnr, psnr_torch, q_index, q_index_torch, sam, sam_torch, scc,
                       scc_torch, ssim, ssim_torch)
 from .reprojected import coregistration_shifts, d_rho, d_rho_torch, local_correlation_torch, reproject, reprojected_metrics
@@ -82,5 +82,5 @@ def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cu
     dlk = 1.0 - q2n(filtered[0], exp[0], block_size=block_size, max_value=scene.max_value, bits=scene.sensor.bits)
     out = {"D_lambda": dl, "D_s": ds, "QNR": (1 - dl) * (1 - ds), "D_lambda_K": dlk, "HQNR": (1 - dlk) * (1 - ds),
            "D_rho": d_rho(f[0], scene)}
-    out.update(reprojected_metrics(f[0], scene, dim_cut=dim_cut, block_size=block_size, filtered=filtered))
+    out.update(reprojected_metrics(f[0], scene, dim_cut=dim_cut, block_size=block_size))
     return out

@@ -6,6 +6,9 @@ convolutional neural networks in the full resolution framework" / M. Ciotola, G.
 "Unsupervised deep learning-based pansharpening with jointly enhanced spectral and spatial fidelity",
 IEEE TGRS 61, 2023 (λ-PNN). Conventions of the authors' NumPy tools:
 
+* MTF filters: the authors' own ``gen_mtf`` variant of the toolbox's ``genMTF.m`` (Gaussian sampled
+  in frequency, a 1-D Kaiser window (beta 0.5) applied along columns, negative taps clipped, unit
+  sum): ``clippan_kit.wald.mtf_kernel(..., convention="lambda-pnn")``. With the toolbox filter R-Q2n moves by ~1e-4 (0.956143 vs 0.956255).
 * Reprojection: each fused band is low-passed with its MS MTF filter (replicate borders) and decimated
   at a per-band phase (r_b, c_b) in {0..ratio-1}² chosen by co-registration, then compared with the LR
   MS: Q2n ("fr" convention), Q (sliding 32² windows), SAM, ERGAS. ``dim_cut`` pixels may be dropped on
@@ -83,13 +86,18 @@ def d_rho(fused, scene: Scene) -> float:
     return float((1.0 - rho[0][:, valid]).mean())
 
 
+def _fr_filter(x: torch.Tensor, gnyq, ratio: int) -> torch.Tensor:
+    """Filter (N, C, H, W) with the λ-PNN tools' MTF kernels, replicate borders."""
+    return mtf_filter(x, gnyq, ratio, convention="lambda-pnn")
+
+
 def coregistration_shifts(ms_lr, pan, gnyq_first: float, ratio: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-band decimation phases (rows, cols) in {0..ratio-1} aligning the fused bands with the PAN.
 
     ms_lr (B, h, w) or (1, B, h, w); pan (H, W). Returns two int arrays of length B.
     """
     m = as_batch(ms_lr, "MS")[0]
-    p = mtf_filter(as_pan_batch(pan)[0, 0].to(m.dtype), gnyq_first, ratio)
+    p = _fr_filter(as_pan_batch(pan).to(m.dtype), [gnyq_first], ratio)[0, 0]
     B = m.shape[0]
     phases = p.unfold(0, ratio, ratio).unfold(1, ratio, ratio)  # (h, w, r, r): phase (i, j) at [..., i, j]
     phases = phases.permute(2, 3, 0, 1).reshape(ratio * ratio, 1, *m.shape[-2:])
@@ -102,7 +110,7 @@ def reproject(fused, scene: Scene, *, filtered=None, shifts=None) -> torch.Tenso
     """Fused (B, H, W) -> (1, B, h, w): MTF-filtered, decimated at the co-registered phase of each band."""
     r = scene.ratio
     f = as_batch(fused, "fused")
-    lp = mtf_filter(f, scene.sensor.gnyq_ms, r) if filtered is None else as_batch(filtered)
+    lp = _fr_filter(f, scene.sensor.gnyq_ms, r) if filtered is None else as_batch(filtered)
     rows, cols = coregistration_shifts(scene.ms, scene.pan, scene.sensor.gnyq_ms[0], r) if shifts is None else shifts
     h, w = scene.ms.shape[1:]
     return torch.stack([lp[:, b, int(rows[b])::r, int(cols[b])::r][:, :h, :w] for b in range(lp.shape[1])], 1)
@@ -113,7 +121,8 @@ def reprojected_metrics(fused, scene: Scene, *, dim_cut: int = 0, block_size: in
     """R-Q2n, R-Q, R-SAM (degrees), R-ERGAS of a fused (B, H, W) image (Scarpa & Ciotola 2022).
 
     Keys ``R_Q2n, R_Q, R_SAM, R_ERGAS``. ``dim_cut`` crops the MS-scale images (e.g. 21) before scoring.
-    Optional ``filtered`` (the MTF-filtered fused image) and ``shifts`` let callers reuse work.
+    Optional ``filtered`` (the fused image filtered with the λ-PNN-convention MTF kernels) and ``shifts`` let callers
+    reuse work.
     """
     x = cut_border(reproject(fused, scene, filtered=filtered, shifts=shifts), dim_cut)
     ms = cut_border(as_batch(scene.ms).to(x.dtype), dim_cut)

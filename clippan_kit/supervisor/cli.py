@@ -1,6 +1,6 @@
 """``clippan train-supervisor`` and ``clippan evaluate-supervisor`` (registered by :func:`add_subcommands`).
 
-Errors end the command with one readable line (exit status 2), never a traceback.
+Errors reach ``clippan_kit.cli.main``, which prints them as one readable line (exit status 2).
 """
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import sys
 
 __all__ = ["add_subcommands", "run_train", "run_evaluate"]
 
@@ -22,7 +21,7 @@ def _load_scenes(args) -> list:
     if getattr(args, "scene", None):
         return [io.load_scene(p, **kw) for p in args.scene]
     if args.ms and args.pan:
-        return [io.load_scene(ms=args.ms, pan=args.pan, **kw)]
+        return [io.load_scene({"ms": args.ms, "pan": args.pan}, **kw)]
     raise ValueError("give --scene FILE, or both --ms MS and --pan PAN")
 
 
@@ -64,19 +63,6 @@ def add_subcommands(subparsers) -> None:
     e.set_defaults(func=run_evaluate)
 
 
-def _guard(fn):
-    def wrapped(args) -> int:
-        try:
-            return fn(args)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - the CLI's contract: one readable line
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    return wrapped
-
-
-@_guard
 def run_train(args) -> int:
     from .data import split_scene
     from .train import TrainConfig, train_supervisor
@@ -93,7 +79,6 @@ def run_train(args) -> int:
     return 0
 
 
-@_guard
 def run_evaluate(args) -> int:
     from .checkpoint import load_supervisor
     from .data import grid_tiles, resolve_pseudo_label_fn

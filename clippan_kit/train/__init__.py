@@ -6,6 +6,7 @@ Example:
     >>> result = train(default_scene(), backbone="pnn", mode="unsup", preset="quick", checkpoint="pnn.pt")
     >>> model = load_trained_model("pnn.pt", scene=default_scene())
 """
+from .adaptation import adapt, lambda_pnn_pipeline, select_tiles
 from .api import train, train_teacher
 from .checkpoints import CheckpointError, load_trained_model, read_checkpoint, save_checkpoint
 from .data import SceneTiles, prepare_inputs
@@ -13,6 +14,6 @@ from .presets import MODES, PRESETS, get_preset
 from .trainer import Trainer, TrainResult, select_device
 
 __all__ = [
-    "train", "train_teacher", "load_trained_model", "read_checkpoint", "save_checkpoint", "CheckpointError",
+    "train", "train_teacher", "adapt", "lambda_pnn_pipeline", "select_tiles", "load_trained_model", "read_checkpoint", "save_checkpoint", "CheckpointError",
     "SceneTiles", "prepare_inputs", "MODES", "PRESETS", "get_preset", "Trainer", "TrainResult", "select_device",
 ]

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import torch
 import torch.nn as nn
 
 from .. import __version__
@@ -82,6 +83,7 @@ def train(scenes: Scene | Sequence[Scene], *, backbone: str = "lambda_pnn", mode
     from ..models import create_model, get_model_class
 
     scenes = [scenes] if isinstance(scenes, Scene) else list(scenes)
+    torch.manual_seed(seed)  # the model's initial weights are part of the seeded run
     if mode not in MODES:
         raise KeyError(f"unknown mode {mode!r}; modes are {', '.join(MODES)}")
     cfg = get_preset(preset, **overrides)

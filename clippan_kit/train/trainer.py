@@ -92,17 +92,17 @@ class Trainer:
         self.iteration = 0
         self.history: list[dict[str, float]] = []
         self.validation: list[dict[str, float]] = []
-        self._shifts = None
+        self._phases = None
         if "jesse" in self.loss.terms:
             # Loss-time alignment (λ-PNN): one MS-to-PAN misalignment per scene, from a central crop.
             c = data.center(512)
-            self._shifts = _cores.coregistration_shifts(c["ms_up"], c["pan"], data.sensor)[0].to(self.device)
+            self._phases = _cores.coregistration_phases(c["ms_lr"], c["pan"], data.sensor).to(self.device)
 
     # ------------------------------------------------------------------ one step
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        if self._shifts is not None:
-            out["shifts"] = self._shifts.expand(out["ms_up"].shape[0], -1, -1)
+        if self._phases is not None:
+            out["phases"] = self._phases.expand(out["ms_up"].shape[0], -1, -1)
         return out
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -116,8 +116,7 @@ class Trainer:
         self.model.train()
         batch = self._to_device(batch)
         if "jesse" in self.loss.terms and "rho_threshold" not in batch:
-            batch.update({k: v for k, v in jesse_extras(batch["ms_up"], batch["pan"], self.data.sensor).items()
-                          if k not in batch})
+            batch.update(jesse_extras(batch, self.data.sensor, phases="phases" not in batch))
         self.optimizer.zero_grad(set_to_none=True)
         total, logs = self.loss(self.forward(batch), batch)
         if not torch.isfinite(total):
@@ -145,7 +144,7 @@ class Trainer:
             result.update(D_lambda=float(d_l[0]), D_s=float(d_s[0]), QNR=float((1 - d_l[0]) * (1 - d_s[0])))
         except ValueError:
             pass  # crop too small for QNR blocks
-        low = _cores.reproject(out.double(), sensor, batch.get("shifts"))
+        low = _cores.reproject(out.double(), sensor, batch.get("phases"))
         result.update(R_Q2n=float(q2n_torch(low, batch["ms_lr"].double())[0]),
                       R_ERGAS=float(ergas_torch(low, batch["ms_lr"].double(), sensor.ratio)[0]))
         if "target" in batch:

@@ -99,7 +99,8 @@ def browser(sync_api):
 
 
 def _open(browser, url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    # Tall enough that nothing is below the fold: galleries load their images lazily.
+    context = browser.new_context(viewport={"width": 1400, "height": 3000})
     page = context.new_page()
     page.goto(url)
     _wait_status(page, "Loaded", STARTUP_S)
@@ -128,7 +129,7 @@ def _wait_results(page, labels: list[str]) -> str:
     status = _wait_status(page, "Finished", RUN_S)
     # The results are filled in by the step that follows the run: wait for the table's rows.
     page.wait_for_function(
-        "labels => { const rows = [...document.querySelectorAll('#metrics tbody tr')];"
+        "labels => { const rows = [...document.querySelectorAll('#metrics [role=row]')].filter(r => r.querySelector('[role=gridcell]'));"
         " return rows.length === labels.length && labels.every(l => rows.some(r => r.innerText.includes(l))); }",
         arg=labels, timeout=60_000)
     return status
@@ -140,16 +141,21 @@ def _run(page, labels: list[str]) -> str:
 
 
 def _table(page) -> tuple[list[str], list[list[str]]]:
-    headers = [h.inner_text().strip() for h in page.query_selector_all("#metrics thead th")]
-    rows = [[c.inner_text().strip() for c in r.query_selector_all("td")] for r in page.query_selector_all("#metrics tbody tr")]
-    return headers, rows
-
-
-def _loaded_images(page, selector: str) -> int:
+    """(headers, rows) of the metrics table, as text (Gradio's Dataframe is an ARIA grid)."""
     return page.evaluate(
-        "sel => [...document.querySelectorAll(sel)].filter(i => i.complete && i.naturalWidth > 0).length", selector)
+        "() => [[...document.querySelectorAll('#metrics [role=columnheader]')].map(h => h.innerText.trim()),"
+        " [...document.querySelectorAll('#metrics [role=row]')].map(r => [...r.querySelectorAll('[role=gridcell]')]"
+        ".map(c => c.innerText.trim())).filter(r => r.length)]")
 
 
+def _loaded_images(page, selector: str, at_least: int) -> int:
+    """Wait until ``at_least`` images under ``selector`` have decoded pixels; return how many have."""
+    script = "sel => [...document.querySelectorAll(sel)].filter(i => i.complete && i.naturalWidth > 0).length"
+    page.wait_for_function(f"([sel, n]) => ({script})(sel) >= n", arg=[selector, at_least], timeout=30_000)
+    return page.evaluate(script, selector)
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_comparison_shows_images_and_metrics(browser, server):
     context, page = _open(browser, server)
     try:
@@ -165,12 +171,20 @@ def test_comparison_shows_images_and_metrics(browser, server):
         sam = [float(r[headers.index("SAM")]) for r in rows]
         assert sam[0] > 0, sam  # EXP is not the ground truth
         # PAN + 2 results + ground truth, as full views and as zoomed crops; two images in the swipe.
-        page.wait_for_function("document.querySelectorAll('#crops img').length >= 4", timeout=30_000)
-        assert _loaded_images(page, "#full img") >= 4
-        assert _loaded_images(page, "#crops img") >= 4
-        assert _loaded_images(page, "#swipe img") == 2
-        links = page.inner_text("#downloads")
-        assert "Gram-Schmidt.tif" in links and "metrics.csv" in links
+        assert _loaded_images(page, "#full img", 4) == 4
+        assert _loaded_images(page, "#crops img", 4) == 4
+        assert _loaded_images(page, "#swipe img", 2) == 2
+        # The GeoTIFF download is a real 8-band raster on the PAN grid.
+        hrefs = page.eval_on_selector_all("#downloads a[href]", "as => as.map(a => a.href)")
+        names = [h.rsplit("/", 1)[-1] for h in hrefs]
+        assert any(n.endswith("Gram-Schmidt.tif") for n in names) and any(n.endswith("metrics.csv") for n in names), names
+        tif = next(h for h in hrefs if h.endswith("Gram-Schmidt.tif"))
+        body = page.request.get(tif).body()
+        from rasterio.io import MemoryFile
+
+        with MemoryFile(body) as mem, mem.open() as src:
+            assert (src.count, src.height, src.width) == (8, 256, 256)
+            assert src.read(5).std() > 0
     finally:
         context.close()
 

@@ -1,0 +1,222 @@
+"""Quality indices: hand-checkable values, invariants, gradients, and the shared reference table
+(/work/shared/reference_values.md) on real data."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.io as sio
+import torch
+
+from clippan_kit import Scene, get_sensor
+from clippan_kit.metrics import (
+    d_lambda, d_lambda_k_torch, d_rho_torch, ergas, ergas_torch, full_resolution_metrics, mpsnr, psnr, q2n,
+    q2n_torch, q_index, reduced_resolution_metrics, sam, scc, ssim,
+)
+from clippan_kit.metrics._common import box_sum, symmetric_pad
+from clippan_kit.metrics._resize import imresize_down
+from clippan_kit.metrics.q2n import onion_multiply
+from clippan_kit.metrics.reduced import uiqi_map_torch
+from clippan_kit.metrics.reprojected import local_correlation_torch
+from clippan_kit.wald import interp23tap, mtf_filter
+
+RNG = np.random.default_rng(0)
+
+
+def _smooth_image(bands=4, size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.random((bands, size // 8, size // 8)) * 1500 + 200
+    return np.asarray(interp23tap(base, 8), dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- hand-checkable values
+def test_sam_hand_values():
+    ref = np.array([[[1.0, 1.0]], [[0.0, 1.0]]])  # pixel 1 = (1, 0), pixel 2 = (1, 1)
+    fus = np.array([[[0.0, 1.0]], [[1.0, 0.0]]])  # pixel 1 = (0, 1): 90 deg; pixel 2 = (1, 0): 45 deg
+    assert sam(fus, ref) == pytest.approx(67.5, abs=1e-9)
+
+
+def test_sam_skips_zero_spectra():
+    ref = np.array([[[1.0, 0.0]], [[0.0, 0.0]]])
+    fus = np.array([[[1.0, 0.0]], [[1.0, 0.0]]])  # pixel 1: 45 deg, pixel 2 zero in the reference
+    assert sam(fus, ref) == pytest.approx(45.0, abs=1e-9)
+
+
+def test_ergas_psnr_hand_values():
+    ref = np.full((2, 4, 4), 2.0)
+    fus = np.full((2, 4, 4), 3.0)
+    assert ergas(fus, ref, 4) == pytest.approx(100 / 4 * np.sqrt(1 / 4))
+    fus2 = ref + 0.1
+    assert psnr(fus2, ref, max_value=1.0) == pytest.approx(20.0)
+    assert mpsnr(fus2, ref, max_value=1.0) == pytest.approx(20.0)
+
+
+def test_uiqi_matches_closed_form_on_one_block():
+    x = RNG.random((8, 8)) * 100 + 10
+    y = 0.7 * x + RNG.random((8, 8)) * 30
+    mx, my = x.mean(), y.mean()
+    cxy = ((x - mx) * (y - my)).mean()
+    expected = 4 * cxy * mx * my / ((x.var() + y.var()) * (mx**2 + my**2))
+    got = uiqi_map_torch(torch.from_numpy(x), torch.from_numpy(y), 8, sliding=False)
+    assert got.shape == (1, 1)
+    assert float(got) == pytest.approx(expected, rel=1e-12)
+
+
+def test_onion_multiply_is_complex_and_normed():
+    a, b = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    np.testing.assert_allclose(onion_multiply(a, b), [1 * 3 - (-1) * 2, 1 * (-1) + 3 * 2])
+    for n in (4, 8):  # quaternions and octonions are normed algebras: |xy| = |x||y|
+        x, y = RNG.normal(size=n), RNG.normal(size=n)
+        assert np.linalg.norm(onion_multiply(x, y)) == pytest.approx(np.linalg.norm(x) * np.linalg.norm(y))
+
+
+def test_box_sum_and_padding():
+    x = torch.arange(42.0, dtype=torch.float64).reshape(7, 6)
+    for size in (2, 3, 4):
+        bs = box_sum(x, size)
+        assert bs.shape == (8 - size, 7 - size)
+        assert bs[1, 2] == x[1:1 + size, 2:2 + size].sum()
+    big = torch.rand(20, 21, dtype=torch.float64)
+    assert torch.allclose(box_sum(big, 12)[3, 4], big[3:15, 4:16].sum())
+    row = torch.tensor([[1.0, 2.0, 3.0]])
+    assert symmetric_pad(row, 0, 2, "symmetric").tolist() == [[1, 2, 3, 3, 2]]
+    assert symmetric_pad(row, 0, 2, "reflect").tolist() == [[1, 2, 3, 2, 1]]
+    assert symmetric_pad(row, 0, 2, "replicate").tolist() == [[1, 2, 3, 3, 3]]
+
+
+def test_imresize_preserves_constants_and_ramps():
+    assert torch.allclose(imresize_down(torch.full((16, 16), 7.0, dtype=torch.float64), 4), torch.tensor(7.0, dtype=torch.float64))
+    ramp = torch.arange(64.0, dtype=torch.float64).repeat(64, 1)  # columns 0..63
+    out = imresize_down(ramp, 4)
+    # interior output k is centred on input 4k + 1.5; cubic interpolation reproduces a ramp exactly
+    assert torch.allclose(out[:, 3:-3], (4 * torch.arange(3, 13, dtype=torch.float64) + 1.5).expand(16, -1))
+
+
+def test_local_correlation_of_an_image_with_itself_is_one():
+    x = torch.from_numpy(_smooth_image(1, 32))[None]
+    rho = local_correlation_torch(x, x, 2)
+    assert torch.allclose(rho, torch.ones_like(rho), atol=1e-9)
+    assert float(local_correlation_torch(x, -x, 2).mean()) < -0.99
+
+
+# ----------------------------------------------------------------------------- invariants
+def test_perfect_fusion_scores_perfectly():
+    ref = _smooth_image(8, 64)
+    m = reduced_resolution_metrics(ref, ref, ratio=4, max_value=2047)
+    assert m["Q2n"] == pytest.approx(1.0, abs=1e-12)
+    assert m["Q"] == pytest.approx(1.0, abs=1e-12)
+    assert m["SAM"] == pytest.approx(0.0, abs=1e-5)
+    assert m["ERGAS"] == 0.0
+    assert m["PSNR"] == np.inf
+    assert m["SSIM"] == pytest.approx(1.0)
+    assert m["SCC"] == pytest.approx(1.0)
+
+
+def test_q2n_handles_band_counts_and_sizes_not_multiple_of_block():
+    ref = _smooth_image(3, 72)  # 3 bands -> Q4 with a zero band, 72 = 2*32 + 8 -> padding
+    assert q2n(ref, ref) == pytest.approx(1.0, abs=1e-12)
+    noisy = ref + RNG.normal(0, 40, ref.shape)
+    q = q2n(noisy, ref)
+    assert 0.3 < q < 1.0
+    # padding mirrors at most block-1 rows: a 72-pixel image is not dominated by padding
+    assert q2n(noisy, ref, convention="float") == pytest.approx(q, abs=5e-3)
+
+
+def test_degrading_worsens_every_index():
+    ref = _smooth_image(4, 64)
+    mild = ref + RNG.normal(0, 20, ref.shape)
+    strong = ref + RNG.normal(0, 120, ref.shape)
+    a = reduced_resolution_metrics(mild, ref, ratio=4, max_value=2047)
+    b = reduced_resolution_metrics(strong, ref, ratio=4, max_value=2047)
+    for key in ("Q2n", "Q", "PSNR", "SSIM", "SCC"):
+        assert b[key] < a[key] < (1.0 if key != "PSNR" else np.inf), key
+    for key in ("SAM", "ERGAS"):
+        assert b[key] > a[key] > 0, key
+
+
+def test_q2n_quantisation_needs_dn_scale():
+    ref = _smooth_image(4, 64) / 2047
+    fus = ref * 0.97
+    assert q2n(fus, ref, max_value=1.0) == pytest.approx(q2n(fus * 2047, ref * 2047))
+    with pytest.warns(UserWarning):
+        q2n(fus, ref)
+
+
+# ----------------------------------------------------------------------------- gradients
+def test_torch_losses_have_gradients():
+    ref = torch.from_numpy(_smooth_image(8, 64))[None]
+    fused = (ref * 1.02 + torch.randn_like(ref) * 10).requires_grad_(True)
+    pan = ref.mean(1, keepdim=True)
+    lrms = mtf_filter(ref, [0.3] * 8, 4)[..., 2::4, 2::4]
+    exp = interp23tap(lrms, 4)
+    for name, value in {
+        "q2n": q2n_torch(fused, ref), "ergas": ergas_torch(fused, ref, 4),
+        "d_lambda_k": d_lambda_k_torch(fused, exp, [0.3] * 8, ratio=4), "d_rho": d_rho_torch(fused, pan, ratio=4),
+    }.items():
+        (grad,) = torch.autograd.grad(value.sum(), fused)
+        assert torch.isfinite(grad).all(), name
+        assert grad.abs().sum() > 0, name
+
+
+# ----------------------------------------------------------------------------- real data
+@pytest.fixture(scope="module")
+def wv3_reduced(real_file):
+    d = sio.loadmat(real_file("deng_reduced_res/WV3_test.mat"))
+    gt = d["gt"].transpose(2, 0, 1) * 2047
+    exp = interp23tap(d["lrms"].transpose(2, 0, 1) * 2047, 4)
+    return exp, gt
+
+
+@pytest.mark.realdata
+def test_reduced_resolution_reference_table(wv3_reduced):
+    exp, gt = wv3_reduced
+    whole = reduced_resolution_metrics(exp, gt, ratio=4, max_value=2047, q2n_convention="fr")
+    # the toolbox's border cut 21 is x[20:-21] (MATLAB dim_cut:end-dim_cut), not dim_cut=21 on both sides
+    cut = reduced_resolution_metrics(exp[:, 20:-21, 20:-21], gt[:, 20:-21, 20:-21], ratio=4, max_value=2047,
+                                     q2n_convention="fr")
+    for got, want in ((whole, dict(Q2n=0.63838, Q=0.70188, SAM=6.19756, ERGAS=8.49015, SCC=0.74960)),
+                      (cut, dict(Q2n=0.71426, Q=0.71938, SAM=6.15825, ERGAS=8.62900, SCC=0.75244))):
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, abs=1e-3 if key in ("SAM", "ERGAS") else 1e-4), key
+    # the other published Q2n conventions
+    assert q2n(exp, gt) == pytest.approx(0.63833, abs=1e-4)  # toolbox default: rounding
+    assert q2n(exp, gt, convention="pancollection") == pytest.approx(0.63833, abs=1e-4)
+    cut_f, cut_r = exp[:, 20:-21, 20:-21], gt[:, 20:-21, 20:-21]
+    assert q2n(cut_f, cut_r, convention="pancollection") == pytest.approx(0.71163, abs=1e-4)
+    # MATLAB symmetric padding (toolbox q2n.m), our default; no published port value: regression number
+    assert q2n(cut_f, cut_r) == pytest.approx(0.714218, abs=1e-5)
+    assert q2n(gt, gt) == 1.0 and sam(gt, gt) == 0.0 and ergas(gt, gt, 4) == 0.0
+    assert q_index(gt, gt) == pytest.approx(1.0) and scc(gt, gt) == pytest.approx(1.0)
+    assert ssim(exp, gt, max_value=2047) < 1.0
+
+
+@pytest.fixture(scope="module")
+def wv2_scene(real_file):
+    d = sio.loadmat(real_file("pnn_grip_unina/imgWV2.mat"))
+    scene = Scene(pan=d["I_PAN"].astype(np.float32), ms=d["I_MS"].transpose(2, 0, 1).astype(np.float32),
+                  sensor=get_sensor("wv2"))
+    return scene, interp23tap(scene.ms.astype(np.float64), 4)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_full_resolution_reference_table(wv2_scene):
+    scene, exp = wv2_scene
+    m = full_resolution_metrics(exp, scene)
+    want = dict(D_lambda=0.0, D_s=0.085335, QNR=0.914665, D_lambda_K=0.044923, HQNR=0.873576, D_rho=0.801787)
+    for key, value in want.items():
+        assert m[key] == pytest.approx(value, abs=1e-4), key
+    assert d_lambda(exp, scene, domain="original") == pytest.approx(0.006287, abs=1e-5)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_reprojected_reference_values(wv2_scene):
+    from clippan_kit.metrics import reprojected_metrics
+
+    scene, exp = wv2_scene
+    m = reprojected_metrics(exp, scene)
+    assert m["R_Q2n"] == pytest.approx(0.956255, abs=1e-4)
+    assert m["R_Q"] == pytest.approx(0.956864, abs=1e-4)
+    assert m["R_SAM"] == pytest.approx(3.627978, abs=1e-3)
+    assert m["R_ERGAS"] == pytest.approx(3.155606, abs=1e-3)
+    assert reprojected_metrics(exp, scene, dim_cut=21)["R_Q2n"] == pytest.approx(0.956921, abs=1e-4)

@@ -1,0 +1,157 @@
+"""Stage II trainer: every mode learns, checkpoints round-trip and resume exactly, CLI train -> fuse."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from clippan_kit.io import load_scene
+from clippan_kit.losses import build_loss
+from clippan_kit.models import create_model
+from clippan_kit.train import (CheckpointError, SceneTiles, Trainer, load_trained_model, read_checkpoint, train,
+                               train_teacher)
+
+
+@pytest.fixture(scope="module")
+def wv3(real_file):
+    return load_scene(real_file("zpnn_wv3/WV3_example.mat"), sensor="wv3")
+
+
+@pytest.fixture(scope="module")
+def teacher_ckpt(wv3, tmp_path_factory):
+    path = tmp_path_factory.mktemp("teacher") / "ship.pt"
+    train_teacher(wv3, preset="tiny", iterations=3, checkpoint=path, progress=False)
+    return path
+
+
+def _loss_drop(trainer: Trainer, batch, steps: int = 3) -> tuple[float, float]:
+    batch = trainer._to_device(batch)
+
+    def value():
+        with torch.no_grad():
+            trainer.model.eval()
+            return float(trainer.loss(trainer.forward(batch), batch)[0])
+
+    before = value()
+    for _ in range(steps):
+        trainer.step(batch)
+    return before, value()
+
+
+@pytest.mark.parametrize("config", ["supervised", "unsup", "unsup+ship", "jesse"])
+def test_training_steps_reduce_the_loss(wv3, teacher_ckpt, config):
+    data = SceneTiles([wv3], tile=32, supervised=config == "supervised")
+    teacher = load_trained_model(teacher_ckpt, scene=wv3) if "ship" in config else None
+    torch.manual_seed(0)
+    model = create_model("pnn", 8, 4, size="small")
+    trainer = Trainer(model, build_loss(config, wv3.sensor, teacher=teacher), data, lr=1e-3, progress=False)
+    batch = data.sample(2, np.random.default_rng(0))
+    before, after = _loss_drop(trainer, batch)
+    assert after < before, f"{config}: {before} -> {after}"
+
+
+@pytest.mark.slow
+def test_clippan_step_with_a_supervisor_reduces_the_loss(wv3, teacher_ckpt):
+    from clippan_kit.losses import supervisor_direction_fn
+    from clippan_kit.supervisor.base import tiny_base
+    from clippan_kit.supervisor.model import CLIPSupervisor
+
+    sup = CLIPSupervisor(tiny_base(), wv3.sensor)
+    loss = build_loss("clippan", wv3.sensor, teacher=load_trained_model(teacher_ckpt, scene=wv3),
+                      direction_fn=supervisor_direction_fn(sup))
+    data = SceneTiles([wv3], tile=32)
+    torch.manual_seed(0)
+    trainer = Trainer(create_model("pnn", 8, 4, size="small"), loss, data, lr=1e-3, progress=False)
+    before, after = _loss_drop(trainer, data.sample(2, np.random.default_rng(0)))
+    assert after < before
+
+
+def test_checkpoint_round_trip_and_metadata(wv3, tmp_path):
+    ck = tmp_path / "pnn.pt"
+    result = train(wv3, backbone="pnn", mode="unsup", preset="tiny", checkpoint=ck, progress=False)
+    meta = read_checkpoint(ck)["meta"]
+    assert meta["backbone"] == "pnn" and meta["n_bands"] == 8 and meta["ratio"] == 4 and meta["sensor"] == "wv3"
+    assert set(meta["losses"]) == {"spec", "spat", "qnr"} and meta["iterations_done"] == 2
+    assert meta["teacher"] is None and meta["supervisor"] is None
+    loaded = load_trained_model(ck, scene=wv3)
+    x = torch.rand(1, 8, 32, 32), torch.rand(1, 1, 32, 32), torch.rand(1, 8, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded(*x), result.model(*x))
+    assert (tmp_path / "pnn.train_log.csv").read_text().count("\n") == 3  # header + 2 iterations
+    assert not list(tmp_path.glob(".*tmp"))  # atomic write leaves no temporary file
+
+
+def test_resume_continues_exactly(wv3, tmp_path):
+    straight = train(wv3, backbone="pnn", mode="unsup", preset="tiny", iterations=4, progress=False, seed=3)
+    ck = tmp_path / "r.pt"
+    train(wv3, backbone="pnn", mode="unsup", preset="tiny", iterations=2, checkpoint=ck, progress=False, seed=3)
+    resumed = train(wv3, backbone="pnn", mode="unsup", preset="tiny", iterations=4, checkpoint=ck, resume=True,
+                    progress=False, seed=3)
+    assert [round(h["total"], 5) for h in resumed.history] == [round(h["total"], 5) for h in straight.history]
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_failed_save_keeps_the_previous_checkpoint(wv3, tmp_path, monkeypatch):
+    ck = tmp_path / "a.pt"
+    train(wv3, backbone="pnn", mode="unsup", preset="tiny", checkpoint=ck, progress=False)
+    before = ck.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError, match="disk full"):
+        train(wv3, backbone="pnn", mode="unsup", preset="tiny", checkpoint=ck, progress=False)
+    assert ck.read_bytes() == before and not list(tmp_path.glob(".*tmp"))
+
+
+def test_wrong_band_count_fails_clearly(wv3, tmp_path):
+    from clippan_kit.synthetic import synthetic_scene
+
+    ck = tmp_path / "wv3.pt"
+    train(wv3, backbone="pnn", mode="unsup", preset="tiny", checkpoint=ck, progress=False)
+    ikonos = synthetic_scene("ikonos", size=64)
+    with pytest.raises(CheckpointError, match="trained on 8 bands .* the scene has 4"):
+        load_trained_model(ck, scene=ikonos)
+    with pytest.raises(CheckpointError, match="not a clippan-kit Stage II checkpoint"):
+        torch.save({"x": 1}, tmp_path / "other.pt")
+        load_trained_model(tmp_path / "other.pt")
+
+
+def test_ship_teacher_must_be_supervised(wv3, tmp_path):
+    ck = tmp_path / "unsup_ship.pt"
+    train(wv3, backbone="ship", mode="unsup", preset="tiny", checkpoint=ck, progress=False)
+    with pytest.raises(ValueError, match="supervision at reduced resolution"):
+        train(wv3, backbone="pnn", mode="unsup", loss="unsup+ship", teacher=ck, preset="tiny", progress=False)
+
+
+def test_cli_train_then_fuse(real_file, tmp_path, capsys):
+    from clippan_kit.cli import main
+
+    scene = ["--scene", str(real_file("zpnn_wv3/WV3_example.mat")), "--sensor", "wv3"]
+    ck, tif = tmp_path / "cli.pt", tmp_path / "fused.tif"
+    assert main(["train", *scene, "--backbone", "pnn", "--iterations", "2", "--tile", "32", "--quiet",
+                 "--out", str(ck)]) == 0
+    assert "wrote" in capsys.readouterr().out and ck.exists()
+    assert main(["fuse", *scene, "--method", "pnn", "--checkpoint", str(ck), "--out", str(tif)]) == 0
+    assert tif.exists()
+    capsys.readouterr()
+    assert main(["train", *scene, "--mode", "clippan", "--out", str(ck)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--supervisor" in err[0]
+
+
+@pytest.mark.slow
+def test_target_adaptation_selects_distinct_tiles_and_lowers_jesse(wv3):
+    from clippan_kit.train import adapt, select_tiles
+
+    tiles, chosen = select_tiles(wv3, n_tiles=3, tile=32)
+    assert len(set(chosen)) == 3 and tiles["pan"].shape == (3, 1, 32, 32) and tiles["ms_lr"].shape == (3, 8, 8, 8)
+    assert select_tiles(wv3, n_tiles=3, tile=32)[1] == chosen  # deterministic
+    torch.manual_seed(0)
+    model = create_model("lambda_pnn", 8, 4, size="small")
+    adapted, report = adapt(model, wv3, epochs=4, n_tiles=2, tile=64, lr=1e-3, progress=False)
+    losses = [h["total"] for h in report["history"]]
+    assert report["best_loss"] == min(losses) and min(losses) < losses[0]
+    assert len(report["phases"]) == 8 and not adapted.training
