@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE ?= 1
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean browser
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m clippan_kit demo --out outputs/demo
 
-test: $(STAMP)
+# The demo's end-to-end test drives Debian's chromium with Playwright (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); } \
+	  || echo "note: chromium is not installed (apt-get install chromium); the browser test will skip"
+
+test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -28,9 +28,6 @@ def comparison_figure(images: Mapping[str, np.ndarray], rgb: Sequence[int], *, z
     """One column per image (name -> (B, H, W) or (H, W)); a second row of zoomed crops when ``zoom``
     = (row, col, size) in pixels of the largest image. All colour images share the stretch of
     ``reference_key`` (default: the first colour image)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
