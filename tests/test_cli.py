@@ -70,7 +70,7 @@ def test_evaluate_json_matches_the_reference_values_on_wv2(capsys, real_file):
 
 @pytest.mark.realdata
 def test_evaluate_reduced_and_ground_truth(capsys, real_file):
-    code, out, err = run(capsys, "evaluate", "--scene", str(real_file("deng_reduced_res/WV3_test.mat")), "--method", "exp", "--json")
+    code, out, err = run(capsys, "evaluate", "--scene", str(real_file("deng_reduced_res/WV3_test.mat")), "--sensor", "wv3", "--method", "exp", "--json")
     assert code == 0, err
     m = json.loads(out)
     assert m["SAM"] == pytest.approx(6.19756, abs=1e-3) and m["ERGAS"] == pytest.approx(8.49015, abs=1e-3)

@@ -75,10 +75,8 @@ def reproject(out: torch.Tensor, sensor: Sensor, phases: torch.Tensor | None = N
     (N, B, H, W) -> (N, B, H/r, W/r); ``phases`` (N or 1, B, 2) from :func:`coregistration_phases`
     (None: the toolbox phase r//2 for every band).
     """
-    from ..metrics.reprojected import _fr_filter
-
     r = sensor.ratio
-    low = _fr_filter(out, sensor.gnyq_ms, r)
+    low = mtf_filter(out, sensor.gnyq_ms, r, convention="lambda-pnn")  # as the R-metrics' reprojection
     if phases is None:
         return decimate(low, r)
     N, B, H, W = low.shape
