@@ -133,17 +133,28 @@ def _to_4d(t: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
 
 
 # --------------------------------------------------------------------------- filtering
-def _fft_filter(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-    """Filter x (N, C, H, W) with per-channel kernels (C, k, k), replicate borders, same size."""
-    k = kernels.shape[-1]
-    p = k // 2
+@lru_cache(maxsize=16)
+def _kernel_spectrum(gnyq: float, ratio: int, size: int, convention: str, shape: tuple[int, int],
+                     dtype: torch.dtype, device: str) -> torch.Tensor:
+    """rfft2 of one (flipped) MTF kernel zero-padded to ``shape``; cached, as training and tiled inference
+    filter many images of one size (a 1320x1320 spectrum costs as much as filtering the image)."""
+    kernel = torch.as_tensor(mtf_kernel(gnyq, ratio, size, convention)[::-1, ::-1].copy(), dtype=dtype, device=device)
+    return torch.fft.rfft2(kernel, s=shape)
+
+
+def _fft_filter(x: torch.Tensor, gains: Sequence[float], ratio: int, size: int, convention: str) -> torch.Tensor:
+    """Filter x (N, C, H, W), channel c with the MTF kernel of ``gains[c]``, replicate borders, same size."""
+    p = size // 2
     H, W = x.shape[-2:]
     xp = F.pad(x, (p, p, p, p), mode="replicate")
-    P, Q = xp.shape[-2:]
-    # Circular convolution at the padded size; outputs from index k-1 on never wrap.
-    spec = torch.fft.rfft2(xp) * torch.fft.rfft2(kernels.flip(-1, -2), s=(P, Q))
-    y = torch.fft.irfft2(spec, s=(P, Q))
-    return y[..., k - 1:k - 1 + H, k - 1:k - 1 + W]
+    shape = tuple(xp.shape[-2:])
+    unique = list(dict.fromkeys(gains))  # bands sharing a gain share one spectrum (WV2: 2 for 8 bands)
+    spectra = torch.stack([_kernel_spectrum(g, ratio, size, convention, shape, x.dtype, str(x.device)) for g in unique])
+    if len(unique) < len(gains):
+        spectra = spectra[[unique.index(g) for g in gains]]
+    # Circular convolution at the padded size; outputs from index size-1 on never wrap.
+    y = torch.fft.irfft2(torch.fft.rfft2(xp) * spectra, s=shape)
+    return y[..., size - 1:size - 1 + H, size - 1:size - 1 + W]
 
 
 def _upsample2_1d(x: torch.Tensor, dim: int, offset: int) -> torch.Tensor:
@@ -193,10 +204,9 @@ def mtf_filter(x: Array, gnyq: float | Sequence[float], ratio: int, size: int = 
             raise ValueError(f"{gains.size} MTF gains for {B} bands")
         lead = tuple(t.shape[:-2])
         t4 = t.reshape(-1, B, *t.shape[-2:])
-    C = t4.shape[1]
-    gains = np.broadcast_to(gains, (C,))
-    kernels = torch.as_tensor(mtf_kernel(gains.tolist(), ratio, size, convention), dtype=t4.dtype, device=t4.device)
-    y = _fft_filter(t4, kernels)
+    gains = [float(g) for g in np.broadcast_to(gains, (t4.shape[1],))]
+    mtf_kernel(gains, ratio, size, convention)  # validates gains, size and convention
+    y = _fft_filter(t4, gains, ratio, size, convention)
     return back(y.reshape(*lead, *y.shape[-2:]) if lead else y[0, 0])
 
 

@@ -101,8 +101,8 @@ def quantize(x: torch.Tensor, mode: str | None) -> torch.Tensor:
     if mode is None:
         return x
     with torch.no_grad():
-        if mode == "round":
-            return (torch.sign(x) * torch.floor(x.abs() + 0.5)).clamp(0, 65535)
+        if mode == "round":  # negatives saturate to 0 either way, so floor(x + 0.5) is half-away rounding
+            return torch.floor(x + 0.5).clamp_(0, 65535)
         if mode == "trunc":
             return torch.trunc(x)
     raise ValueError(f"quantize must be None, 'round' or 'trunc', got {mode!r}")
@@ -114,9 +114,8 @@ def to_dn(x: torch.Tensor, max_value: float | None, bits: int) -> torch.Tensor:
     The toolbox evaluates Q-type indices on DN (``2^L`` scale); ``max_value=None`` means the data
     already are DN. Scale-invariant indices only care when an integer quantisation follows.
     """
-    if max_value is None:
-        return x
-    return x * ((2.0**bits - 1.0) / float(max_value))
+    factor = 1.0 if max_value is None else (2.0**bits - 1.0) / float(max_value)
+    return x if factor == 1.0 else x * factor
 
 
 def cut_border(x, cut: int):

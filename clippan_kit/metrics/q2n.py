@@ -90,28 +90,36 @@ def _pad_bands(x: torch.Tensor) -> torch.Tensor:
 
 
 def _block_quality(ref: torch.Tensor, fus: torch.Tensor, ddof: int) -> torch.Tensor:
-    """Onion quality of blocks: ref, fus (..., C, P) with C a power of two -> (...,) quality in [0, 1]."""
+    """Onion quality of blocks: ref, fus (..., C, P) with C a power of two -> (...,) quality in [0, 1].
+
+    ``onions_quality.m`` normalises both blocks with the reference's per-band mean and std and adds 1;
+    every term it needs is a central moment, so the normalisation is applied to the block moments
+    (per-band affine maps) instead of to every pixel: same numbers, a third of the passes over the data.
+    """
     C, P = ref.shape[-2:]
-    mean = ref.mean(-1, keepdim=True)
-    std = ref.std(-1, keepdim=True, correction=ddof)
+    mean_r = ref.mean(-1, keepdim=True)
+    mean_f = fus.mean(-1, keepdim=True)
+    rc, fc = ref - mean_r, fus - mean_f
+    var_r, var_f = (rc * rc).mean(-1), (fc * fc).mean(-1)  # (..., C), ddof 0
+    cov = rc @ fc.transpose(-1, -2) / P  # (..., C, C) cross-covariances, ddof 0
+    mean_r, mean_f = mean_r[..., 0], mean_f[..., 0]
+    std = torch.sqrt(var_r * (P / (P - ddof)))
     std = torch.where(std == 0, torch.full_like(std, _EPS_STD), std)
     # Toolbox quirk kept for fidelity: a zero-mean reference band leaves the fused band unscaled.
-    scale = torch.where(mean == 0, torch.ones_like(std), std)
-    x = (ref - mean) / std + 1.0
-    y = (fus - mean) / scale + 1.0
-    sign = torch.ones(C, 1, dtype=y.dtype, device=y.device)
-    sign[1:] = -1.0
-    y = y * sign  # hypercomplex conjugate of the fused vector
-    temp = P / (P - 1.0)
-    m1, m2 = x.mean(-1), y.mean(-1)
+    scale = torch.where(mean_r == 0, torch.ones_like(std), std)
+    a, c = 1.0 / std, 1.0 / scale
+    sign = torch.ones(C, dtype=ref.dtype, device=ref.device)
+    sign[1:] = -1.0  # hypercomplex conjugate of the fused vector
+    m1 = a * mean_r + (1.0 - mean_r * a)
+    m2 = sign * (c * mean_f + (1.0 - mean_r * c))
     n1, n2 = (m1**2).sum(-1), (m2**2).sum(-1)
-    term3 = temp * ((x**2).sum(-2).mean(-1) + (y**2).sum(-2).mean(-1) - n1 - n2)
+    temp = P / (P - 1.0)
+    term3 = temp * (a * a * var_r + c * c * var_f).sum(-1)
     mean_bias = 2.0 * torch.sqrt(n1 * n2) / (n1 + n2)
-    S = torch.as_tensor(_structure_constants(C), dtype=x.dtype, device=x.device)
-    cross = x @ y.transpose(-1, -2) / P  # (..., C, C) block means of x_i * y_j
-    qv = torch.einsum("...ij,ijk->...k", cross, S)
-    qm = torch.einsum("...i,...j,ijk->...k", m1, m2, S)
-    q = temp * (qv - qm) * (mean_bias * 2.0 / torch.where(term3 == 0, torch.ones_like(term3), term3))[..., None]
+    S = torch.as_tensor(_structure_constants(C), dtype=ref.dtype, device=ref.device)
+    cov_xy = cov * (a[..., :, None] * (c * sign)[..., None, :])
+    q = temp * torch.einsum("...ij,ijk->...k", cov_xy, S)
+    q = q * (mean_bias * 2.0 / torch.where(term3 == 0, torch.ones_like(term3), term3))[..., None]
     degenerate = torch.zeros_like(q)
     degenerate[..., -1] = 1.0
     q = torch.where((term3 == 0)[..., None], degenerate * mean_bias[..., None], q)

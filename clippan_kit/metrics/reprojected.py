@@ -82,6 +82,8 @@ def d_rho(fused, scene: Scene) -> float:
     f = as_batch(fused, "fused")
     p = as_pan_batch(scene.pan).to(f.dtype)
     rho = local_correlation_torch(f, p, ceil(scene.ratio / 2)).clamp(-1.0, 1.0)
+    if scene.valid.all():
+        return float((1.0 - rho).mean())
     valid = torch.from_numpy(np.asarray(scene.valid, bool))
     return float((1.0 - rho[0][:, valid]).mean())
 
@@ -127,7 +129,8 @@ def reprojected_metrics(fused, scene: Scene, *, dim_cut: int = 0, block_size: in
     x = cut_border(reproject(fused, scene, filtered=filtered, shifts=shifts), dim_cut)
     ms = cut_border(as_batch(scene.ms).to(x.dtype), dim_cut)
     return {
-        "R_Q2n": q2n(x[0], ms[0], block_size=block_size, convention="fr"),
+        "R_Q2n": q2n(x[0], ms[0], block_size=block_size, convention="fr", max_value=scene.max_value,
+                     bits=scene.sensor.bits),
         "R_Q": float(q_index_torch(x, ms, block_size=block_size)[0]),
         "R_SAM": float(sam_torch(x, ms)[0]),
         "R_ERGAS": float(ergas_torch(x, ms, scene.ratio)[0]),
