@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -25,6 +26,8 @@ def add_scene_options(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--ms", type=Path, help="MS GeoTIFF (low resolution)")
     src.add_argument("--pan", type=Path, help="PAN GeoTIFF")
     src.add_argument("--sensor", help="sensor name (qb, ikonos, geoeye1, wv2, wv3, pleiades, landsat8, ...) when the file does not say")
+    src.add_argument("--bands", help="comma-separated band names of the MS file when it holds a subset of the "
+                     "sensor's bands (e.g. blue,green,red for a Landsat RGB stack)")
     src.add_argument("--index", type=int, default=0, help="sample index inside a PanCollection .h5 file (default 0)")
 
 
@@ -33,12 +36,16 @@ def load_scene_from_args(args: argparse.Namespace):
 
     if args.scene is not None and (args.ms is not None or args.pan is not None):
         raise CLIError("give either --scene or --ms/--pan, not both")
+    kwargs = {}
+    if getattr(args, "bands", None):
+        kwargs["bands"] = [b.strip() for b in args.bands.split(",") if b.strip()]
     if args.scene is not None:
-        kwargs = {"index": args.index} if str(args.scene).lower().endswith((".h5", ".hdf5")) else {}
+        if str(args.scene).lower().endswith((".h5", ".hdf5")):
+            kwargs["index"] = args.index
         return load_scene(args.scene, sensor=args.sensor, **kwargs)
     if args.ms is None or args.pan is None:
         raise CLIError("an input scene is needed: --scene FILE, or both --ms MS.tif and --pan PAN.tif")
-    return load_scene({"ms": args.ms, "pan": args.pan}, sensor=args.sensor)
+    return load_scene({"ms": args.ms, "pan": args.pan}, sensor=args.sensor, **kwargs)
 
 
 def _fuse(scene, method: str, checkpoint: Path | None = None):
@@ -107,7 +114,7 @@ def evaluate_scene(scene, *, method: str | None = None, fused=None, reduced: boo
     if reduced:
         if method is None:
             raise CLIError("--reduced fuses the Wald-reduced scene itself: it needs --method, not --fused")
-        small = reduce_scene(scene)
+        small = reduce_scene(scene, crop=True)
         out = _fuse(small, method, checkpoint)
         return reduced_resolution_metrics(out, small.reference, ratio=scene.ratio, max_value=scene.max_value)
     if fused is None:
@@ -199,7 +206,12 @@ def _plugin_registrars() -> list[Callable]:
     return found
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"clippan: note: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.formatwarning = _format_warning  # library notes read as one line, not a source location
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

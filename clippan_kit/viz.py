@@ -1,12 +1,12 @@
 """Plots people would rather look at than read: side-by-side quick-looks, zoomed crops, error maps,
-filter frequency responses. Every function returns a matplotlib Figure (never calls ``show``)."""
+filter frequency responses, training loss curves. Every function returns a matplotlib Figure (never calls ``show``)."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["rgb_quicklook", "comparison_figure", "error_map_figure", "mtf_response_figure"]
+__all__ = ["rgb_quicklook", "comparison_figure", "error_map_figure", "mtf_response_figure", "loss_curves_figure", "moving_average"]
 
 
 def rgb_quicklook(image: np.ndarray, rgb: Sequence[int] = (0, 1, 2), percentiles=(2, 98), reference=None) -> np.ndarray:
@@ -106,5 +106,57 @@ def mtf_response_figure(sensor, size: int = 41, n_freq: int = 256):
     ax.set_title(f"{sensor.long_name}: MTF-matched filters (ratio {sensor.ratio})")
     ax.set_ylim(0, 1.1)
     ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing moving average (the first values average what is available), same length as ``values``."""
+    v = np.asarray(values, dtype=np.float64)
+    if window <= 1 or v.size == 0:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, v.size + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def loss_curves_figure(histories: Mapping[str, Sequence[Mapping[str, float]]], terms: Sequence[str] | None = None, *,
+                       smooth: int = 5, panel_size: float = 3.2):
+    """Training curves of several runs: one panel per loss term, one line per run.
+
+    ``histories``: run label -> per-iteration log rows (``TrainResult.history`` of Stage I or II: dicts
+    with ``iteration`` or ``step`` and one float per loss term). ``terms``: the keys to plot (default:
+    ``total``/``loss`` plus every term that some run logs, in first-seen order; bookkeeping keys such as
+    ``lr`` and ``seconds`` are skipped). Raw values are drawn faintly, a ``smooth``-iteration trailing
+    moving average on top. A run that lacks a term is simply absent from that panel.
+    """
+    import matplotlib.pyplot as plt
+
+    skip = {"iteration", "step", "lr", "seconds"}
+    if terms is None:
+        terms = []
+        for rows in histories.values():
+            for key in (rows[0] if rows else {}):
+                if key not in skip and "." not in key and key not in terms:
+                    terms.append(key)
+        terms.sort(key=lambda k: k not in ("total", "loss"))  # the total first, the rest in logged order
+    if not terms:
+        raise ValueError("no loss term to plot")
+    fig, axes = plt.subplots(1, len(terms), figsize=(panel_size * len(terms), panel_size), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, term in zip(axes[0], terms):
+        for i, (label, rows) in enumerate(histories.items()):
+            if not rows or term not in rows[0]:
+                continue
+            x = np.array([r.get("iteration", r.get("step", j + 1)) for j, r in enumerate(rows)])
+            y = np.array([r[term] for r in rows], dtype=np.float64)
+            c = colours[i % len(colours)]
+            ax.plot(x, y, color=c, alpha=0.25, lw=0.8)
+            ax.plot(x, moving_average(y, smooth), color=c, lw=1.6, label=label)
+        ax.set_title(term, fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return fig

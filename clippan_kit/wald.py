@@ -276,20 +276,24 @@ class WaldProtocol:
         """(..., B, h, w) -> (..., B, h*r, w*r) with the 23-tap interpolator (the EXP method)."""
         return interp23tap(ms, self.ratio)
 
-    def reduce(self, scene: Scene) -> Scene:
+    def reduce(self, scene: Scene, crop: bool = False) -> Scene:
         """Reduced-resolution scene: MS and PAN degraded by ``ratio``, reference = original MS.
 
-        The MS must be a multiple of the ratio in size; crop the scene first if it is not.
+        The MS must be a multiple of the ratio in size: with ``crop=True`` the scene is first cropped
+        (top-left kept) to the largest such size, otherwise that is an error.
         Nodata: the reduced PAN pixel is valid where the original MS pixel was.
         """
         r = self.ratio
         if scene.ratio != r or scene.sensor.gnyq_ms != self.sensor.gnyq_ms:
             raise SceneError(f"scene sensor {scene.sensor.long_name} differs from the protocol's {self.sensor.long_name}")
         h, w = scene.ms.shape[1:]
+        if (h % r or w % r) and crop:
+            scene = scene.crop(0, 0, (h - h % r) * r, (w - w % r) * r)
+            h, w = scene.ms.shape[1:]
         if h % r or w % r:
             raise SceneError(
                 f"MS size {h}x{w} of {scene.name!r} is not a multiple of the ratio {r}: "
-                f"crop the scene to {h - h % r * 1}x{w - w % r} MS pixels first"
+                f"crop the scene to {h - h % r}x{w - w % r} MS pixels first (or reduce(..., crop=True))"
             )
         filled = scene.filled()
         transform = None if scene.transform is None else scene.transform @ scene.transform.scale(r, r)
@@ -310,6 +314,6 @@ class WaldProtocol:
         return f"WaldProtocol({self.sensor.long_name}, ratio={self.ratio}, kernel={self.kernel_size})"
 
 
-def reduce_scene(scene: Scene) -> Scene:
+def reduce_scene(scene: Scene, crop: bool = False) -> Scene:
     """Wald's protocol on ``scene`` with its own sensor: see :meth:`WaldProtocol.reduce`."""
-    return WaldProtocol(scene.sensor).reduce(scene)
+    return WaldProtocol(scene.sensor).reduce(scene, crop=crop)

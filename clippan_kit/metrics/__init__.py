@@ -11,6 +11,8 @@ tensors and return (N,) tensors with gradients (used by the Stage II / JESSE los
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -74,6 +76,15 @@ def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cu
     f = as_batch(fused, "fused")
     if f.shape[1:] != (scene.n_bands, *scene.shape):
         raise ValueError(f"fused {tuple(f.shape[1:])} does not match the scene {(scene.n_bands, *scene.shape)}")
+    H, W = scene.shape
+    if H % block_size or W % block_size:
+        # The toolbox's D_lambda.m / D_s.m require whole blocks; score the largest whole-block part.
+        h, w = H - H % block_size, W - W % block_size
+        if h == 0 or w == 0:
+            raise ValueError(f"scene {H}x{W} is smaller than one {block_size}x{block_size} block")
+        warnings.warn(f"full-resolution indices computed on the top-left {h}x{w} pixels of the {H}x{W} scene "
+                      f"(whole {block_size}x{block_size} blocks, as the toolbox requires)", stacklevel=2)
+        scene, f = scene.crop(0, 0, h, w), f[..., :h, :w]
     ms = as_batch(scene.ms).to(f.dtype)
     exp = interp23tap(ms, scene.ratio)
     filtered = mtf_filter(f, scene.sensor.gnyq_ms, scene.ratio)
