@@ -1,7 +1,6 @@
 """CLIPPan Stage I supervisor: losses by hand, every trained part trains, checkpoints, resume, metrics, CLI."""
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import time
@@ -12,7 +11,7 @@ import scipy.io as sio
 import torch
 
 from clippan_kit import Scene, get_sensor
-from clippan_kit.supervisor import (CheckpointError, CLIPSupervisor, Tiles, TrainConfig, build_supervisor,
+from clippan_kit.supervisor import (CheckpointError, CLIPSupervisor, TrainConfig, build_supervisor,
                                     direction_loss, fusion_alignment, grid_tiles, inter_mcl, intra_mcl,
                                     load_supervisor, make_prompts, save_checkpoint, split_scene, stage1_loss,
                                     tiny_base, train_supervisor)

@@ -5,7 +5,6 @@ Losses never re-implement an index: they call the torch cores (differentiable, n
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ..sensors import Sensor
 from ..wald import decimate, mtf_filter

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-import torch
-
 from ..scene import Scene
 from ..wald import interp23tap, mtf_filter
 from ._common import as_batch, cut_border

@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 __all__ = ["as_batch", "as_pan_batch", "box_sum", "blocks", "quantize", "to_dn", "symmetric_pad", "cut_border"]
 

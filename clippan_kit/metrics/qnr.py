@@ -22,7 +22,6 @@ Images: fused (B, H, W) on the PAN grid, in the scene's units (DN for the toolbo
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..scene import Scene

@@ -10,7 +10,6 @@ conventions of Vivone et al.'s toolbox (IEEE GRSM 2021) and of the λ-PNN author
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 

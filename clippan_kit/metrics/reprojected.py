@@ -100,7 +100,6 @@ def coregistration_shifts(ms_lr, pan, gnyq_first: float, ratio: int) -> tuple[np
     """
     m = as_batch(ms_lr, "MS")[0]
     p = _fr_filter(as_pan_batch(pan).to(m.dtype), [gnyq_first], ratio)[0, 0]
-    B = m.shape[0]
     phases = p.unfold(0, ratio, ratio).unfold(1, ratio, ratio)  # (h, w, r, r): phase (i, j) at [..., i, j]
     phases = phases.permute(2, 3, 0, 1).reshape(ratio * ratio, 1, *m.shape[-2:])
     rho = local_correlation_torch(m[None], phases, ratio // 2, clip_covariance=True).mean((-1, -2))  # (r*r, B)

@@ -8,12 +8,12 @@ fields), ``prompts``, ``model`` (stem / adapter options), ``config`` (training o
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ..io._common import atomic_path
 
 from ..sensors import Sensor
 from .base import FrozenBase, load_base
@@ -52,14 +52,8 @@ def save_checkpoint(path: str | Path, sup: CLIPSupervisor, **extra: Any) -> Path
     payload = supervisor_metadata(sup)
     payload["trainable"] = sup.trainable_state_dict()
     payload.update(extra)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:  # a crash never leaves a half-written checkpoint
         torch.save(payload, tmp)
-        os.replace(tmp, path)  # atomic on POSIX: a crash never leaves a half-written checkpoint
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

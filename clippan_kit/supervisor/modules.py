@@ -6,7 +6,6 @@ CLIP-Adapter (Gao et al., IJCV 2024) for the residual bottleneck adapter.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..sensors import Sensor

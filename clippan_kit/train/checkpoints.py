@@ -11,12 +11,12 @@ leaves a truncated checkpoint.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ..io._common import atomic_path
 import torch.nn as nn
 
 __all__ = ["CheckpointError", "save_checkpoint", "read_checkpoint", "load_trained_model", "file_sha256", "FORMAT"]
@@ -43,14 +43,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any], **
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, "meta": dict(meta),
                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **state}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
