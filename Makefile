@@ -11,6 +11,8 @@ export CLIPPAN_DATA
 # Never let Hugging Face / open_clip retry the network for a minute on an offline machine.
 export HF_HUB_OFFLINE ?= 1
 export MPLBACKEND ?= Agg
+# OpenMP threads that spin while waiting slow torch several-fold on a shared 2-core machine.
+export OMP_WAIT_POLICY ?= PASSIVE
 PYTEST_ARGS ?=
 # Notebooks run under nbval: outputs compared strictly where they were stored (with the real data),
 # assertions only (lax) for a user without the data, whose notebooks fall back to the synthetic scene.

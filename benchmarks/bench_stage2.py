@@ -3,7 +3,9 @@
 Usage (needs CLIPPAN_DATA; defaults fit a few-minute CPU run, ``--preset paper`` is the paper recipe)::
 
     CLIPPAN_DATA=../shared/data python benchmarks/bench_stage2.py --part all --preset quick
-    python benchmarks/bench_stage2.py --part lambda --epochs 100      # λ-PNN/JESSE + target adaptation only
+    python benchmarks/bench_stage2.py --part lambda --results benchmarks/results/lambda_pnn.md  # λ-PNN only
+    # optional: a pretrained λ-PNN in the cache, then the pipeline adapts from it (50 instead of 150 epochs)
+    clippan train --backbone lambda_pnn --mode jesse --preset pretrain --scene WV3_test.mat --sensor wv3
     python benchmarks/bench_stage2.py --part table1 --backbones pnn lambda_pnn --supervisor sup.pt --teacher ship.pt
 
 Parts:
@@ -17,7 +19,14 @@ Parts:
 """
 from __future__ import annotations
 
+import os
+
+# Before torch loads: OpenMP threads that spin-wait make 2-thread runs up to 8x slower when another process
+# shares the 2 cores (measured: 3.7 s vs 0.5 s per λ-PNN adaptation step); passive waiting costs nothing here.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -28,15 +37,20 @@ import torch
 SCENES = {"WV2": ("wv2", None), "IKONOS": ("ikonos", None), "WV3-ex": ("wv3-example", None), "Landsat": ("landsat-istanbul", None)}
 FR_KEYS = ("D_lambda", "D_s", "QNR", "HQNR", "D_rho", "R_Q2n")
 TARGETS = {"WV2": {"R_Q2n": 0.982, "D_rho": 0.108}, "WV3-ex": {"R_Q2n": 0.948, "D_rho": 0.082}}
+SECONDS = ("prep_s", "adapt_s", "infer_s", "total_s")
+RESULTS: Path | None = None  # --results: markdown file the tables are also written to
 
 
 def _table(title: str, rows: list[tuple[str, dict]], keys) -> None:
-    print(f"\n### {title}\n")
-    print("| method | " + " | ".join(keys) + " |")
-    print("|---|" + "---|" * len(keys))
+    lines = [f"\n### {title}\n", "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for name, vals in rows:
-        print(f"| {name} | " + " | ".join(f"{vals[k]:.4f}" if k in vals else "-" for k in keys) + " |")
+        lines.append(f"| {name} | " + " | ".join(
+            (f"{vals[k]:.1f}" if k in SECONDS else f"{vals[k]:.4f}") if k in vals else "-" for k in keys) + " |")
+    print("\n".join(lines))
     sys.stdout.flush()
+    if RESULTS is not None:
+        with open(RESULTS, "a") as f:
+            f.write("\n".join(lines) + "\n")
 
 
 def _load(name: str):
@@ -83,8 +97,11 @@ def part_table1(args) -> None:
             if args.supervisor and args.teacher:
                 fused, sec = _train_and_fuse(scene, b, "clippan", args, supervisor=args.supervisor, teacher=args.teacher)
                 rows.append((f"{b}-C ({sec:.0f} s)", _fr_metrics(fused, scene)))
-        fused, rep = lambda_pnn_pipeline(scene, args.lambda_checkpoint, epochs=args.epochs, size=args.size)
-        rows.append((f"λ-PNN/JESSE + TA ({args.epochs} ep)", _fr_metrics(fused, scene)))
+        fused, rep = lambda_pnn_pipeline(scene, args.lambda_checkpoint, epochs=args.epochs, size=args.size,
+                                         use_cache=not args.no_cache, seed=args.seed)
+        origin = "scratch" if rep["checkpoint"] is None else Path(rep["checkpoint"]).name
+        rows.append((f"λ-PNN/JESSE + TA ({rep['epochs']} ep from {origin}, {rep['total_s']:.0f} s)",
+                     _fr_metrics(fused, scene)))
         _table(f"Table 1 style, full resolution: {scene}", rows, FR_KEYS)
 
 
@@ -110,6 +127,9 @@ def part_reduced(args) -> None:
         rows.append((f"{b} (supervised on GT)", score(fuse_scene(r.model, scene, progress=False))))
         r = train(blind, backbone=b, mode="unsup", preset=args.preset, iterations=args.iterations, progress=False)
         rows.append((f"{b} (L_unsup)", score(fuse_scene(r.model, scene, progress=False))))
+        if b == "lambda_pnn":  # λ-PNN's own unsupervised loss, for comparison with L_unsup
+            r = train(blind, backbone=b, mode="jesse", preset=args.preset, iterations=args.iterations, progress=False)
+            rows.append((f"{b} (JESSE)", score(fuse_scene(r.model, scene, progress=False))))
     _table("Reduced resolution, WV3 test set (deng_reduced_res)", rows, ("MPSNR", "ERGAS", "SAM", "Q8"))
     return scene
 
@@ -142,25 +162,36 @@ def part_table2(args) -> None:
 
 
 def part_lambda(args) -> None:
+    from clippan_kit.classical import fuse
     from clippan_kit.metrics.reprojected import d_rho, reprojected_metrics
     from clippan_kit.train import lambda_pnn_pipeline
 
+    keys = ("R_Q2n", "R_ERGAS", "D_rho", "prep_s", "adapt_s", "infer_s", "total_s")
     rows = []
     for name in ("WV3-ex", "WV2"):
         scene = _load(name)
         if scene is None:
             continue
-        t = time.perf_counter()
+
+        def score(fused):
+            r = reprojected_metrics(fused, scene)
+            return {"R_Q2n": r["R_Q2n"], "R_ERGAS": r["R_ERGAS"], "D_rho": d_rho(fused, scene)}
+
+        for m in ("exp", "bdsd", "mtf-glp-hpm-r"):
+            t = time.perf_counter()
+            fused = fuse(scene, m)
+            rows.append((f"{name} {m.upper()}", {**score(fused), "total_s": time.perf_counter() - t}))
+        torch.manual_seed(args.seed)
         fused, rep = lambda_pnn_pipeline(scene, args.lambda_checkpoint, epochs=args.epochs, size=args.size,
-                                         tile=args.adapt_tile, n_tiles=args.adapt_tiles)
-        total = time.perf_counter() - t
-        vals = {"R_Q2n": reprojected_metrics(fused, scene)["R_Q2n"], "D_rho": d_rho(fused, scene),
-                "prep_s": rep["preprocessing_s"], "adapt_s": rep["adaptation_s"], "infer_s": rep["inference_s"],
-                "total_s": total}
-        rows.append((f"{name} ours ({args.epochs} ep, {'ckpt' if args.lambda_checkpoint else 'from scratch'})", vals))
+                                         tile=args.adapt_tile, n_tiles=args.adapt_tiles, use_cache=not args.no_cache,
+                                         seed=args.seed)
+        origin = "from scratch" if rep["checkpoint"] is None else f"from {Path(rep['checkpoint']).name}"
+        rows.append((f"{name} λ-PNN ours ({rep['epochs']} ep, {origin})",
+                     {**score(fused), "prep_s": rep["preprocessing_s"], "adapt_s": rep["adaptation_s"],
+                      "infer_s": rep["inference_s"], "total_s": rep["total_s"]}))
         if name in TARGETS:
-            rows.append((f"{name} released λ-PNN", TARGETS[name]))
-    _table("λ-PNN/JESSE with target adaptation", rows, ("R_Q2n", "D_rho", "prep_s", "adapt_s", "infer_s", "total_s"))
+            rows.append((f"{name} released λ-PNN (target)", TARGETS[name]))
+    _table("λ-PNN/JESSE with target adaptation", rows, keys)
 
 
 def main(argv=None) -> int:
@@ -168,10 +199,14 @@ def main(argv=None) -> int:
     p.add_argument("--part", default="lambda", choices=["all", "table1", "reduced", "table2", "lambda"])
     p.add_argument("--preset", default="quick")
     p.add_argument("--iterations", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=100, help="target-adaptation epochs")
-    p.add_argument("--adapt-tile", type=int, default=256)
-    p.add_argument("--adapt-tiles", type=int, default=16)
-    p.add_argument("--size", default="base", choices=["small", "base"], help="λ-PNN size when no checkpoint")
+    p.add_argument("--epochs", type=int, default=None, help="target-adaptation epochs (default: 150 from scratch, "
+                   "50 from a checkpoint)")
+    p.add_argument("--adapt-tile", type=int, default=128)
+    p.add_argument("--adapt-tiles", type=int, default=8)
+    p.add_argument("--size", default="small", choices=["small", "base"], help="λ-PNN size when no checkpoint")
+    p.add_argument("--no-cache", action="store_true", help="ignore the cached pretrained λ-PNN (adapt from scratch)")
+    p.add_argument("--results", type=Path, help="also write the tables (with this command and the date) to this "
+                   "markdown file, e.g. benchmarks/results/lambda.md")
     p.add_argument("--lambda-checkpoint", type=Path, help="pre-trained λ-PNN checkpoint to adapt")
     p.add_argument("--backbones", nargs="+", default=["pnn", "lambda_pnn"])
     p.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))
@@ -180,7 +215,15 @@ def main(argv=None) -> int:
     p.add_argument("--teacher", type=Path)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    global RESULTS
+    if args.results is not None:
+        RESULTS = args.results
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        cmd = "python benchmarks/bench_stage2.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+        with open(RESULTS, "a") as f:
+            f.write(f"\n## `{cmd}`\n\n{time.strftime('%Y-%m-%d %H:%M')}, {torch.get_num_threads()} CPU threads, "
+                    f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, load average "
+                    f"{os.getloadavg()[0]:.1f} (other processes share the machine)\n")
     print(f"device: {'cuda' if torch.cuda.is_available() else 'cpu'}, threads {torch.get_num_threads()}, preset {args.preset}")
     parts = ["lambda", "reduced", "table2", "table1"] if args.part == "all" else [args.part]
     for part in parts:

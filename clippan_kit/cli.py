@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -211,6 +212,8 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before torch loads: spinning OpenMP waits slow torch several-fold when other work shares the cores.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     warnings.formatwarning = _format_warning  # library notes read as one line, not a source location
     parser = build_parser()
     args = parser.parse_args(argv)

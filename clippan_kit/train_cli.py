@@ -17,7 +17,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     from .train.presets import PRESETS
 
     add_scene_options(p)
-    p.add_argument("--out", required=True, type=Path, help="checkpoint path to write (logs go next to it)")
+    p.add_argument("--out", type=Path, help="checkpoint path to write (logs go next to it); optional with "
+                   "--preset pretrain (default: the cache, where the λ-PNN pipeline finds it)")
     p.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                    help="paper: Adam lr 3e-3, batch 32, 1000 iterations, base size; quick: minutes on a CPU (default)")
     p.add_argument("--iterations", type=int, help="override the preset's iteration count")
@@ -57,6 +58,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .losses import LOSS_CONFIGS
     from .train import train
 
+    if args.out is None:
+        if args.preset != "pretrain":
+            raise CLIError("--out CKPT is required (only --preset pretrain has a default: the cache)")
+        from .train.adaptation import pretrained_path
+        from .train.presets import get_preset
+
+        scene = load_scene_from_args(args)
+        args.out = pretrained_path(scene.sensor, args.backbone, args.size or get_preset("pretrain")["size"])
+        args.out.parent.mkdir(parents=True, exist_ok=True)
     _check_out(args.out)
     if args.mode == "clippan" and args.supervisor is None and (args.loss is None or "direction" in str(args.loss)):
         raise CLIError("mode clippan needs --supervisor CKPT (from 'clippan train-supervisor') for L_d, "
@@ -78,9 +88,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_train_teacher(args: argparse.Namespace) -> int:
-    from .cli import load_scene_from_args
+    from .cli import CLIError, load_scene_from_args
     from .train import train_teacher
 
+    if args.out is None:
+        raise CLIError("--out CKPT is required")
     _check_out(args.out)
     scene = load_scene_from_args(args)
     result = train_teacher(scene, backbone=args.backbone, preset=args.preset, checkpoint=args.out, resume=args.resume,

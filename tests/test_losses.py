@@ -173,3 +173,26 @@ def test_composite_total_is_the_weighted_sum(wv3_batch):
     total, logs = build_loss({"spec": 2.0, "spat": 0.5, "qnr": 1.0}, WV3)(out, wv3_batch)
     assert float(total) == pytest.approx(2 * single["spec"] + 0.5 * single["spat"] + single["qnr"], rel=1e-5)
     assert logs["spec"] == pytest.approx(single["spec"], rel=1e-6)
+
+
+def test_jesse_spatial_term_broadcasts_the_pan_exactly(wv3_batch):
+    """The PAN's local statistics are computed once and broadcast: same D_ρ as with a B-fold expanded PAN."""
+    out = wv3_batch["ms_up"] + 0.02 * (wv3_batch["pan"] - wv3_batch["pan"].mean())
+    term = JesseLoss(WV3)
+    extras = jesse_extras(wv3_batch, WV3)
+    batch = {**wv3_batch, **extras}
+    x = 1.0 - _cores.local_correlation(out, wv3_batch["pan"].expand_as(out), 2).clamp(min=-1.0)
+    expected = float((x * (x > extras["rho_threshold"])).mean())
+    assert abs(float(term.parts(out, batch)["d_rho"]) - expected) < 1e-6
+    assert 0.05 < expected < 0.8  # a real, partly thresholded spatial loss
+
+
+def test_jesse_scene_extras_are_the_whole_scene_constants(wv3_batch):
+    from clippan_kit.losses import jesse_scene_extras
+
+    arrays = {k: v[0].numpy() for k, v in wv3_batch.items()}
+    ex = jesse_scene_extras(arrays, WV3)
+    ref = jesse_extras(wv3_batch, WV3)
+    assert ex["rho_threshold"].shape == (8, 128, 128) and ex["rho_threshold"].dtype == np.float32
+    assert np.array_equal(ex["phases"], ref["phases"][0].numpy())
+    assert np.allclose(ex["rho_threshold"], ref["rho_threshold"][0].numpy(), atol=1e-6)

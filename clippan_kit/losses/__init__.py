@@ -7,13 +7,13 @@ Example:
     >>> total, logs = loss(out, {"ms_lr": ms, "pan": pan, "ms_up": ms_up})
 """
 from .composite import LOSS_CONFIGS, TERMS, CompositeLoss, build_loss, resolve_loss_config
-from .jesse import JESSE_DEFAULTS, JesseLoss, jesse_defaults, jesse_extras
+from .jesse import JESSE_DEFAULTS, JesseLoss, jesse_defaults, jesse_extras, jesse_scene_extras
 from .terms import (DirectionLoss, LossTerm, QNRLoss, ShipLoss, SpatialLoss, SpectralLoss, SupervisedLoss,
                     supervisor_direction_fn)
 
 __all__ = [
     "LOSS_CONFIGS", "TERMS", "CompositeLoss", "build_loss", "resolve_loss_config",
-    "JESSE_DEFAULTS", "JesseLoss", "jesse_defaults", "jesse_extras",
+    "JESSE_DEFAULTS", "JesseLoss", "jesse_defaults", "jesse_extras", "jesse_scene_extras",
     "LossTerm", "SpectralLoss", "SpatialLoss", "QNRLoss", "ShipLoss", "DirectionLoss", "SupervisedLoss",
     "supervisor_direction_fn",
 ]

@@ -26,7 +26,7 @@ from ..sensors import Sensor, get_sensor
 from . import _cores
 from .terms import Batch, LossTerm
 
-__all__ = ["JesseLoss", "JESSE_DEFAULTS", "jesse_defaults", "jesse_extras"]
+__all__ = ["JesseLoss", "JESSE_DEFAULTS", "jesse_defaults", "jesse_extras", "jesse_scene_extras"]
 
 JESSE_DEFAULTS: dict[str, dict[str, float]] = {
     "wv3": {"alpha": 0.05, "beta": 1.25, "gamma": 5.0, "lr": 4e-5},
@@ -60,6 +60,24 @@ def jesse_extras(batch: Batch, sensor: Sensor | str, phases: bool = True) -> dic
     if phases:
         out["phases"] = _cores.coregistration_phases(batch["ms_lr"], pan, sensor)
     return out
+
+
+@torch.no_grad()
+def jesse_scene_extras(arrays: dict, sensor: Sensor | str) -> dict:
+    """JESSE constants of a whole scene, computed once before training, then cut with the tiles.
+
+    Args:
+        arrays: normalised scene arrays (numpy or torch) ``ms_lr`` (B, h, w), ``pan`` (1, H, W),
+            ``ms_up`` (B, H, W), as :func:`clippan_kit.train.data.prepare_inputs` returns.
+
+    Returns:
+        numpy ``{"rho_threshold": (B, H, W) float32, "phases": (B, 2) int64}``. Computing the threshold
+        on the whole scene (not per tile) avoids the zero-padded tile borders, and the phases are those
+        the R-metrics find on the same scene, so the loss and the evaluation use one alignment.
+    """
+    batch = {k: torch.as_tensor(arrays[k])[None].float() for k in ("ms_lr", "pan", "ms_up")}
+    out = jesse_extras(batch, sensor)
+    return {"rho_threshold": out["rho_threshold"][0].numpy().astype("float32"), "phases": out["phases"][0].numpy()}
 
 
 class JesseLoss(LossTerm):
@@ -96,7 +114,8 @@ class JesseLoss(LossTerm):
         low = _cores.reproject(out, self.sensor, batch["phases"])
         r_ergas = _cores.ergas(low, ms, self.sensor.ratio).mean()
         d_lambda_k = 1.0 - _cores.q2n(low, ms, self.block_size).mean()
-        x = 1.0 - _cores.local_correlation(out, batch["pan"].expand_as(out), ceil(self.sensor.ratio / 2)).clamp(min=-1.0)
+        # PAN (N, 1, H, W) broadcasts against the bands: its local statistics are computed once, not B times.
+        x = 1.0 - _cores.local_correlation(out, batch["pan"], ceil(self.sensor.ratio / 2)).clamp(min=-1.0)
         d_rho = (x * (x > batch["rho_threshold"]).to(x.dtype)).mean()
         return {"r_ergas": r_ergas, "d_lambda_k": d_lambda_k, "d_rho": d_rho}
 

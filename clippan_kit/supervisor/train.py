@@ -39,7 +39,7 @@ class TrainConfig:
     batch 32, 1000 iterations and Adam (CLIPPan, Training Details).
     """
 
-    steps: int = 200
+    steps: int = 100
     batch_size: int = 8
     tile_size: int = 128  # PAN pixels; MS tiles are tile_size / ratio
     input_size: int | None = 128  # image-tower input side; None = the base's own (224 for ViT-B/32)

@@ -104,6 +104,10 @@ def train(scenes: Scene | Sequence[Scene], *, backbone: str = "lambda_pnn", mode
         model.train()
     else:
         model = create_model(backbone, first.n_bands, first.ratio, size=cfg["size"], **options)
+        if mode == "jesse":  # start at EXP (the global skip): JESSE then only learns the detail
+            from .adaptation import zero_last_layer
+
+            zero_last_layer(model)
     meta = {
         "kind": "teacher" if mode == "supervised" and getattr(model, "name", "") == "ship" else "backbone",
         "backbone": getattr(model, "name", backbone), "size": cfg["size"], "model_options": options,

@@ -83,12 +83,26 @@ class SceneTiles:
     def ratio(self) -> int:
         return self.sensor.ratio
 
+    def attach(self, fn) -> None:
+        """Add per-scene constants computed once: ``fn(scene, arrays) -> {key: array}``.
+
+        Arrays whose last two axes are the scene's PAN size (e.g. a (B, H, W) loss threshold map) are cut
+        with every tile; any other array (e.g. per-band phases (B, 2)) is repeated for each tile.
+        """
+        for s, a in zip(self._scenes, self._arrays):
+            a.update({k: np.asarray(v) for k, v in fn(s, a).items()})
+
     def _cut(self, k: int, row: int, col: int, size: int) -> dict[str, np.ndarray]:
         a, r = self._arrays[k], self.ratio
-        out = {key: a[key][:, row:row + size, col:col + size] for key in ("pan", "ms_up")}
-        out["ms_lr"] = a["ms_lr"][:, row // r:(row + size) // r, col // r:(col + size) // r]
-        if "target" in a:
-            out["target"] = a["target"][:, row:row + size, col:col + size]
+        H, W = self._scenes[k].shape
+        out = {}
+        for key, v in a.items():
+            if key == "ms_lr":
+                out[key] = v[:, row // r:(row + size) // r, col // r:(col + size) // r]
+            elif v.ndim >= 2 and v.shape[-2:] == (H, W):  # PAN-grid map: pan, ms_up, target, attached maps
+                out[key] = v[..., row:row + size, col:col + size]
+            else:  # per-scene constant
+                out[key] = v
         return out
 
     def sample(self, batch_size: int, generator: np.random.Generator) -> dict[str, torch.Tensor]:

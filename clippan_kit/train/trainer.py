@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from ..losses import CompositeLoss
 from ..losses import _cores
-from ..losses.jesse import jesse_extras
+from ..losses.jesse import jesse_extras, jesse_scene_extras
 from .checkpoints import read_checkpoint, save_checkpoint
 from .data import SceneTiles
 
@@ -92,18 +92,14 @@ class Trainer:
         self.iteration = 0
         self.history: list[dict[str, float]] = []
         self.validation: list[dict[str, float]] = []
-        self._phases = None
-        if "jesse" in self.loss.terms:
-            # Loss-time alignment (λ-PNN): one MS-to-PAN misalignment per scene, from a central crop.
-            c = data.center(512)
-            self._phases = _cores.coregistration_phases(c["ms_lr"], c["pan"], data.sensor).to(self.device)
+        if "jesse" in self.loss.terms and "rho_threshold" not in data._arrays[0]:
+            # Loss-time alignment (λ-PNN): one MS-to-PAN misalignment per scene and the spatial threshold
+            # map, computed once on each whole scene and cut with the tiles (not recomputed every step).
+            data.attach(lambda scene, arrays: jesse_scene_extras(arrays, scene.sensor))
 
     # ------------------------------------------------------------------ one step
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        out = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        if self._phases is not None:
-            out["phases"] = self._phases.expand(out["ms_up"].shape[0], -1, -1)
-        return out
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.amp_dtype is None:
@@ -210,6 +206,16 @@ class Trainer:
         elif self.out_dir is not None:  # a fresh run starts fresh logs
             (self.out_dir / f"{self.log_prefix}train_log.csv").unlink(missing_ok=True)
         start = time.perf_counter()
+        denormals = torch.set_flush_denormal(True)  # tiny activations otherwise slow CPU kernels severalfold
+        try:
+            return self._loop(start)
+        finally:
+            if denormals:
+                torch.set_flush_denormal(False)
+
+    def _loop(self, start: float) -> TrainResult:
+        from tqdm.auto import tqdm
+
         bar = tqdm(total=self.iterations, initial=self.iteration, disable=not self.progress, dynamic_ncols=True,
                    desc=f"train {self.meta.get('backbone', '')}")
         while self.iteration < self.iterations:
