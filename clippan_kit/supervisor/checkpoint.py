@@ -13,8 +13,11 @@ from typing import Any
 
 import torch
 
-from ..io._common import atomic_path
-
+from ..checkpoint_files import (
+    CheckpointError,
+    read_checkpoint_file,
+    write_checkpoint_file,
+)
 from ..sensors import Sensor
 from .base import FrozenBase, load_base
 from .model import CLIPSupervisor
@@ -23,10 +26,6 @@ from .prompts import PromptSet
 __all__ = ["CheckpointError", "FORMAT", "save_checkpoint", "read_checkpoint", "load_supervisor", "supervisor_metadata"]
 
 FORMAT = "clippan-supervisor/1"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used here; the message says what does not match."""
 
 
 def supervisor_metadata(sup: CLIPSupervisor) -> dict[str, Any]:
@@ -47,27 +46,14 @@ def supervisor_metadata(sup: CLIPSupervisor) -> dict[str, Any]:
 
 def save_checkpoint(path: str | Path, sup: CLIPSupervisor, **extra: Any) -> Path:
     """Write the trained parts + metadata (+ ``extra``: step, config, optimizer, rng ...) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = supervisor_metadata(sup)
     payload["trainable"] = sup.trainable_state_dict()
     payload.update(extra)
-    with atomic_path(path) as tmp:  # a crash never leaves a half-written checkpoint
-        torch.save(payload, tmp)
-    return path
+    return write_checkpoint_file(path, payload)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"supervisor checkpoint {path} not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a clippan supervisor checkpoint (format {FORMAT})")
-    return ckpt
+    return read_checkpoint_file(path, FORMAT, "supervisor")
 
 
 def _sensor_from(meta: dict) -> Sensor:

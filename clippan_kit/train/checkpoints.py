@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from ..io._common import atomic_path
 import torch.nn as nn
+
+from ..checkpoint_files import (
+    CheckpointError,
+    read_checkpoint_file,
+    write_checkpoint_file,
+)
 
 __all__ = ["CheckpointError", "save_checkpoint", "read_checkpoint", "load_trained_model", "file_sha256", "FORMAT"]
 
 FORMAT = "clippan-kit/stage2"
 VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used here: the message says why and what would fit."""
 
 
 def file_sha256(path: str | Path) -> str:
@@ -39,27 +39,14 @@ def file_sha256(path: str | Path) -> str:
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any], **state: Any) -> Path:
     """Write ``model``'s weights, ``meta`` and any extra ``state`` (optimizer, loss, iteration, rng) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, "meta": dict(meta),
                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **state}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
+    return write_checkpoint_file(path, payload)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a clippan-kit Stage II checkpoint (made by 'clippan train' or "
-                              f"'clippan train-teacher')")
-    return ckpt
+    """A Stage II checkpoint (made by ``clippan train`` or ``clippan train-teacher``)."""
+    return read_checkpoint_file(path, FORMAT, "Stage II")
 
 
 def load_trained_model(checkpoint: str | Path | dict, scene=None, *, n_bands: int | None = None,

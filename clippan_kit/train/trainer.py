@@ -199,8 +199,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def fit(self, resume: str | Path | None = None) -> TrainResult:
-        from tqdm.auto import tqdm
-
         if resume is not None:
             self.resume(resume)
         elif self.out_dir is not None:  # a fresh run starts fresh logs
