@@ -1,10 +1,10 @@
 """Benchmark the Stage II backbones on this machine (CPU unless CUDA is visible).
 
-For each backbone and size: parameter count; training seconds per iteration (batch 8 of 64x64 PAN
-tiles, 8 bands, ratio 4, Adam, L1 loss against a random target); inference seconds and peak RSS
-for a synthetic 2048x2048 PAN / 8-band scene through :func:`clippan_kit.infer.fuse_scene`.
+For each backbone and size: parameter count; training seconds per iteration and peak RSS (batch 8 of
+64x64 PAN tiles, 8 bands, ratio 4, Adam, L1 loss against a random target); inference seconds and peak
+RSS for a synthetic 2048x2048 PAN / 8-band scene through :func:`clippan_kit.infer.fuse_scene`.
 
-Each inference runs in a fresh subprocess so its peak RSS (``ru_maxrss``) is its own.
+Each measurement runs in a fresh subprocess so its peak RSS (``ru_maxrss``) is its own.
 
     python benchmarks/bench_models.py                       # everything (long on CPU)
     python benchmarks/bench_models.py --models lambda_pnn --sizes base --scene 2048
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 
-def train_seconds(name: str, size: str, iters: int = 3, batch: int = 8, tile: int = 64) -> float:
+def train_child(name: str, size: str, iters: int = 3, batch: int = 8, tile: int = 64) -> dict:
     from clippan_kit.models import create_model
     from clippan_kit.wald import interp23tap
 
@@ -39,7 +39,17 @@ def train_seconds(name: str, size: str, iters: int = 3, batch: int = 8, tile: in
         torch.nn.functional.l1_loss(net(ms_up, pan, ms_lr), target).backward()
         opt.step()
         times.append(time.perf_counter() - t0)
-    return float(np.median(times[1:]))
+    return {"seconds": float(np.median(times[1:])), "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def _in_child(kind: str, name: str, size: str, args) -> dict | None:
+    cmd = [sys.executable, __file__, f"--{kind}-child", name, size, str(args.scene), "--tile", str(args.tile),
+           "--overlap", str(args.overlap)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        print(res.stderr[-2000:] or f"{kind} child exited with {res.returncode} (killed: out of memory?)", file=sys.stderr)
+        return None
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def infer_child(name: str, size: str, scene_size: int, tile: int, overlap: int) -> dict:
@@ -71,36 +81,38 @@ def main() -> None:
     ap.add_argument("--overlap", type=int, default=32)
     ap.add_argument("--no-train", action="store_true")
     ap.add_argument("--no-infer", action="store_true")
-    ap.add_argument("--child", nargs=3, metavar=("NAME", "SIZE", "SCENE"), help=argparse.SUPPRESS)
+    ap.add_argument("--infer-child", nargs=3, metavar=("NAME", "SIZE", "SCENE"), help=argparse.SUPPRESS)
+    ap.add_argument("--train-child", nargs=3, metavar=("NAME", "SIZE", "SCENE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child:
-        name, size, scene = args.child
+    if args.infer_child:
+        name, size, scene = args.infer_child
         print(json.dumps(infer_child(name, size, int(scene), args.tile, args.overlap)))
+        return
+    if args.train_child:
+        print(json.dumps(train_child(*args.train_child[:2])))
         return
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
     # CPU seconds (all threads) next to wall seconds: on a shared machine wall time overstates cost.
-    header = (f"{'model':<11} {'size':<6} {'params':>10} {'train s/it':>11} {'infer s':>9} {'infer cpu s':>12} "
-              f"{'peak RSS GiB':>13}")
+    header = (f"{'model':<11} {'size':<6} {'params':>10} {'train s/it':>11} {'train GiB':>10} {'infer s':>9} "
+              f"{'infer cpu s':>12} {'infer GiB':>10}")
     print(header + "\n" + "-" * len(header))
     for name in args.models:
         for size in args.sizes:
             params = create_model(name, 8, 4, size=size).n_parameters()
-            train = "-" if args.no_train else f"{train_seconds(name, size):.3f}"
-            infer_s = cpu = rss = "-"
+            train = train_rss = infer_s = cpu = rss = "-"
+            if not args.no_train:
+                r = _in_child("train", name, size, args)
+                train, train_rss = (f"{r['seconds']:.3f}", f"{r['peak_rss_gib']:.2f}") if r else ("failed", "-")
             if not args.no_infer:
-                cmd = [sys.executable, __file__, "--child", name, size, str(args.scene),
-                       "--tile", str(args.tile), "--overlap", str(args.overlap)]
-                res = subprocess.run(cmd, capture_output=True, text=True)
-                if res.returncode == 0:
-                    r = json.loads(res.stdout.strip().splitlines()[-1])
+                r = _in_child("infer", name, size, args)
+                if r:
                     infer_s, cpu, rss = f"{r['seconds']:.1f}", f"{r['cpu_seconds']:.1f}", f"{r['peak_rss_gib']:.2f}"
                 else:
                     infer_s = "failed"
-                    print(res.stderr[-2000:], file=sys.stderr)
-            print(f"{name:<11} {size:<6} {params:>10,} {train:>11} {infer_s:>9} {cpu:>12} {rss:>13}", flush=True)
-
+            print(f"{name:<11} {size:<6} {params:>10,} {train:>11} {train_rss:>10} {infer_s:>9} {cpu:>12} {rss:>10}",
+                  flush=True)
 
 if __name__ == "__main__":
     main()

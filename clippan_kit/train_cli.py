@@ -32,6 +32,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--ignore-reference", action="store_true", help="drop a ground truth the scene file carries: "
+                   "supervised training then uses Wald's protocol, so a GT kept for evaluation stays unseen")
+
+
+def _training_scene(args: argparse.Namespace):
+    from .cli import load_scene_from_args
+
+    scene = load_scene_from_args(args)
+    return scene.replace(reference=None) if args.ignore_reference and scene.reference is not None else scene
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -78,7 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             raise CLIError(f"--loss must be one of {', '.join(LOSS_CONFIGS)} or a JSON object like "
                            '\'{"spec": 1, "qnr": 0.5}\'') from None
-    scene = load_scene_from_args(args)
+    scene = _training_scene(args)
     result = train(scene, backbone=args.backbone, mode=args.mode, preset=args.preset, loss=loss,
                    teacher=args.teacher, supervisor=args.supervisor, checkpoint=args.out, resume=args.resume,
                    init=args.init, seed=args.seed, device=args.device, amp=False if args.no_amp else None,
@@ -88,13 +97,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_train_teacher(args: argparse.Namespace) -> int:
-    from .cli import CLIError, load_scene_from_args
+    from .cli import CLIError
     from .train import train_teacher
 
     if args.out is None:
         raise CLIError("--out CKPT is required")
     _check_out(args.out)
-    scene = load_scene_from_args(args)
+    scene = _training_scene(args)
     result = train_teacher(scene, backbone=args.backbone, preset=args.preset, checkpoint=args.out, resume=args.resume,
                            seed=args.seed, device=args.device, amp=False if args.no_amp else None,
                            progress=not args.quiet, **_overrides(args))

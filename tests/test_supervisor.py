@@ -196,6 +196,12 @@ def test_cli_registers_and_fails_in_one_line(tmp_path, capsys):
     args = parser.parse_args(["train-supervisor", "--scene", "x.mat", "--out", str(tmp_path), "--steps", "3",
                               "--no-amp", "--input-size", "base"])
     assert args.steps == 3 and args.amp is False and args.input_size is None
+    args = parser.parse_args(["train-supervisor", "--ms", "ms.tif", "--pan", "pan.tif", "--out", str(tmp_path),
+                              "--bands", "blue,green,red"])
+    assert (args.ms, args.pan, args.scene, args.bands) == ("ms.tif", "pan.tif", None, "blue,green,red")
+    assert main(["train-supervisor", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--scene" in err and "--ms" in err and "\n" not in err
     code = main(["evaluate-supervisor", "--checkpoint", str(tmp_path / "missing.pt"),
                  "--scene", str(tmp_path / "missing.mat"), "--json"])
     assert code == 2

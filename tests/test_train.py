@@ -126,6 +126,21 @@ def test_ship_teacher_must_be_supervised(wv3, tmp_path):
         train(wv3, backbone="pnn", mode="unsup", loss="unsup+ship", teacher=ck, preset="tiny", progress=False)
 
 
+def test_teacher_uses_ground_truth_only_when_not_told_to_ignore_it(real_file, tmp_path, capsys):
+    """Deng's WV3 set carries its GT: a teacher for an ablation scored against that GT must not learn from it."""
+    from clippan_kit.cli import main
+
+    scene = ["--scene", str(real_file("deng_reduced_res/WV3_test.mat")), "--sensor", "wv3"]
+    seen = {}
+    for flag in ([], ["--ignore-reference"]):
+        ck = tmp_path / f"ship{len(flag)}.pt"
+        assert main(["train-teacher", *scene, *flag, "--preset", "tiny", "--quiet", "--out", str(ck)]) == 0
+        meta = read_checkpoint(ck)["meta"]
+        assert meta["kind"] == "teacher" and meta["mode"] == "supervised"
+        seen[bool(flag)] = meta["targets"]
+    assert seen == {False: ["ground truth"], True: ["Wald-reduced"]}
+
+
 def test_cli_train_then_fuse(real_file, tmp_path, capsys):
     from clippan_kit.cli import main
 
@@ -193,10 +208,10 @@ def test_target_adaptation_from_scratch_improves_the_target_metrics(wv3):
     torch.manual_seed(0)
     model = zero_last_layer(create_model("lambda_pnn", 8, 4, size="small"))
     adapted, report = adapt(model, wv3, epochs=40, n_tiles=2, tile=64, progress=False)
-    assert report["lr"] == 1e-3  # from scratch: the released fine-tuning lr (4e-5) would not move
+    assert report["lr"] == 2e-3  # from scratch: the released fine-tuning lr (4e-5) would not move
     fused = fuse_scene(adapted, wv3, progress=False)
-    assert d_rho(fused, wv3) < 0.25  # 0.17 measured
-    assert reprojected_metrics(fused, wv3)["R_Q2n"] > 0.9  # 0.934 measured
+    assert d_rho(fused, wv3) < 0.2  # 0.133 measured
+    assert reprojected_metrics(fused, wv3)["R_Q2n"] > 0.92  # 0.939 measured
 
 
 def test_pretrain_preset_caches_a_checkpoint_the_pipeline_adapts_from(wv3, real_file, tmp_path, monkeypatch, capsys):

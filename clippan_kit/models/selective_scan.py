@@ -15,12 +15,16 @@ chosen from the data so that ``(T - 1) * max|dt*A| <= 60`` and ``exp(-c)`` can n
 float32 (exact algebra, no
 clamping; errors stay relative to the dominant recent terms). A short Python loop carries the
 state across chunk ends, and the sequence is cut into segments so that the (N, D, S, L) state
-tensor stays under ``max_elements``: memory is bounded for any length.
+tensor stays under ``max_elements``: memory is bounded for any length. When gradients are needed,
+each segment is recomputed in the backward pass (activation checkpointing) instead of keeping its
+dozen (N, D, S, segment) intermediates: without it, training the base Pan-Mamba on 8 tiles of 64²
+needed over 24 GiB on a CPU; the recomputation costs one more forward pass of the scan.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 __all__ = ["selective_scan", "selective_scan_ref", "fused_scan_available"]
 
@@ -103,9 +107,16 @@ def _scan_segment(dA: torch.Tensor, x: torch.Tensor, C: torch.Tensor, h0: torch.
     return y[..., :l], carry
 
 
+def _segment(dt, u, A, B, C, h0):
+    """One segment: dt, u (N, D, l); A (D, S); B, C (N, S, l); h0 (N, D, S). Returns y (N, D, l), h_end."""
+    dA = dt[:, :, None, :] * A[None, :, :, None]
+    x = (dt * u)[:, :, None, :] * B[:, None, :, :]
+    return _scan_segment(dA, x, C, h0)
+
+
 def selective_scan(
     u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, *,
-    use_fused: bool | None = None, max_elements: int = 2**22,
+    use_fused: bool | None = None, max_elements: int = 2**22, checkpoint_segments: bool | None = None,
 ):
     """Selective scan, shapes as :func:`selective_scan_ref`; differentiable; any device.
 
@@ -113,6 +124,8 @@ def selective_scan(
         use_fused: True forces the ``mamba_ssm`` kernel, False forbids it, None uses it on CUDA
             when installed.
         max_elements: bound on N*D*S*segment, i.e. on the state tensor materialised at once.
+        checkpoint_segments: None (default) recomputes each segment in the backward pass when a
+            gradient is needed (memory O(N*D*L) instead of O(N*D*S*L)); False keeps the intermediates.
     """
     if use_fused or (use_fused is None and _fused_scan is not None and u.is_cuda):
         if _fused_scan is None:
@@ -125,11 +138,12 @@ def selective_scan(
     S = A.shape[1]
     seg = max(1, max_elements // max(1, N * Dd * S))
     h = u.new_zeros(N, Dd, S)
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, dt, A, B, C))
+    recompute = needs_grad if checkpoint_segments is None else (checkpoint_segments and needs_grad)
     ys = []
     for start in range(0, L, seg):
         sl = slice(start, start + seg)
-        dA = dt[:, :, None, sl] * A[None, :, :, None]
-        x = (dt[:, :, sl] * u[:, :, sl])[:, :, None, :] * B[:, None, :, sl]
-        y, h = _scan_segment(dA, x, C[:, :, sl], h)
+        args = (dt[:, :, sl], u[:, :, sl], A, B[:, :, sl], C[:, :, sl], h)
+        y, h = checkpoint(_segment, *args, use_reentrant=False) if recompute else _segment(*args)
         ys.append(y)
     return _finish(torch.cat(ys, dim=-1), u, D, z, dtype)

@@ -12,12 +12,18 @@ import logging
 __all__ = ["add_subcommands", "run_train", "run_evaluate"]
 
 
+BANDS_HELP = ("comma-separated band names of the MS file when it holds a subset of the sensor's bands "
+              "(e.g. blue,green,red for a Landsat RGB stack)")
+
+
 def _load_scenes(args) -> list:
     """Scenes from ``--scene FILE`` (repeatable) or one ``--ms/--pan`` pair, via clippan_kit.io."""
     from .. import io  # the project's loader (written separately); imported lazily
 
     sensor = getattr(args, "sensor", None)
     kw = {"sensor": sensor} if sensor else {}
+    if getattr(args, "bands", None):
+        kw["bands"] = [b.strip() for b in args.bands.split(",") if b.strip()]
     if getattr(args, "scene", None):
         return [io.load_scene(p, **kw) for p in args.scene]
     if args.ms and args.pan:
@@ -30,8 +36,11 @@ def add_subcommands(subparsers) -> None:
     from .train import TrainConfig
 
     t = subparsers.add_parser("train-supervisor", help="CLIPPan Stage I: adapt a frozen CLIP into a supervisor")
-    t.add_argument("--scene", action="append", required=True, help="training scene file (repeatable)")
+    t.add_argument("--scene", action="append", help="training scene file (repeatable)")
+    t.add_argument("--ms", help="MS GeoTIFF (low resolution), with --pan, instead of --scene")
+    t.add_argument("--pan", help="PAN GeoTIFF, with --ms")
     t.add_argument("--sensor", help="sensor name when the file does not say")
+    t.add_argument("--bands", help=BANDS_HELP)
     t.add_argument("--out", required=True, help="output folder (supervisor.pt, loss.csv)")
     t.add_argument("--base", default="auto", help="auto | offline | openai | MODEL:TAG | MODEL:/file | local-dir:/folder")
     t.add_argument("--pseudo-label", default="bdsd", choices=["bdsd", "reference"])
@@ -56,6 +65,7 @@ def add_subcommands(subparsers) -> None:
     e.add_argument("--ms")
     e.add_argument("--pan")
     e.add_argument("--sensor")
+    e.add_argument("--bands", help=BANDS_HELP)
     e.add_argument("--pseudo-label", default="bdsd", choices=["bdsd", "reference"])
     e.add_argument("--tile-size", type=int, default=128)
     e.add_argument("--max-tiles", type=int, default=64)

@@ -11,8 +11,10 @@ PAN-to-band correlation (land cover, contrast, texture and spectral-spatial coup
 Recipe (why the defaults differ from the released fine-tuning settings): the authors' learning rate
 (3.5e-5 for WV2, :data:`clippan_kit.losses.JESSE_DEFAULTS`) fine-tunes *their pretrained* network; from
 random weights it moves nothing in 100 steps (R-Q2n 0.956 / D_ρ 0.75 on WV2, i.e. EXP). From scratch we
-use lr 1e-3 (:data:`ADAPT_LR`), from a pretrained checkpoint 2e-4; the last convolution starts at zero
-so the network starts exactly at EXP (the global skip) and learns only the detail. The scene-level
+use lr 2e-3 for 300 steps, from a pretrained checkpoint 2e-4 for 100 steps (the released code's
+adaptation length) (:data:`ADAPT_LR`, :data:`ADAPT_EPOCHS`); the last convolution starts at zero so the
+network starts exactly at EXP (the global skip) and learns only the detail. More steps trade D_ρ for
+R-Q2n (both fall, then D_ρ rises again), measured by ``benchmarks/bench_stage2.py --part sweep``. The scene-level
 constants (23-tap expansion, co-registration phases, spatial threshold map) are computed once on the
 whole scene and cut with the tiles; denormal floats are flushed (subnormal activations slow CPU kernels).
 On a CPU shared with other processes, set ``OMP_WAIT_POLICY=PASSIVE`` before torch loads: spin-waiting
@@ -33,11 +35,13 @@ from ..scene import Scene
 from .data import SceneTiles
 from .trainer import select_device
 
-__all__ = ["tile_features", "kmeans", "select_tiles", "adapt", "lambda_pnn_pipeline", "ADAPT_LR",
+__all__ = ["tile_features", "kmeans", "select_tiles", "adapt", "lambda_pnn_pipeline", "ADAPT_LR", "ADAPT_EPOCHS",
            "pretrained_path", "zero_last_layer"]
 
 # Adam learning rates of target adaptation: from random weights / from a trained checkpoint.
-ADAPT_LR = {"scratch": 1e-3, "pretrained": 2e-4}
+ADAPT_LR = {"scratch": 2e-3, "pretrained": 2e-4}
+# Adaptation steps (one full batch each): from random weights / from a trained checkpoint.
+ADAPT_EPOCHS = {"scratch": 300, "pretrained": 100}
 
 
 def tile_features(batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -177,7 +181,7 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
         checkpoint: a trained checkpoint; None takes the cached pretrained one (:func:`pretrained_path`,
             made by ``clippan train --backbone lambda_pnn --mode jesse --preset pretrain``) when
             ``use_cache`` and it exists, else a fresh backbone (last layer zeroed: starts at EXP).
-        epochs: adaptation steps; None: 150 from scratch, 50 from a checkpoint.
+        epochs: adaptation steps; None: :data:`ADAPT_EPOCHS` (300 from scratch, 100 from a checkpoint).
 
     Returns the fused image (B, H, W) float32 in scene units and a report with timings (preprocessing,
     adaptation, inference, total) and where the weights came from.
@@ -195,7 +199,7 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
         torch.manual_seed(seed)
         model = zero_last_layer(create_model(backbone, scene.n_bands, scene.ratio, size=size))
     if epochs is None:
-        epochs = 50 if checkpoint is not None else 150
+        epochs = ADAPT_EPOCHS["pretrained" if checkpoint is not None else "scratch"]
     model, report = adapt(model, scene, epochs=epochs, n_tiles=n_tiles, tile=tile, lr=lr, device=device,
                           progress=progress)
     t = time.perf_counter()

@@ -115,6 +115,7 @@ def train(scenes: Scene | Sequence[Scene], *, backbone: str = "lambda_pnn", mode
         "sensor": first.sensor.name, "normalisation": "inputs and outputs divided by the scene's max_value",
         "max_value": float(first.max_value), "mode": mode, "losses": loss_cfg, "preset": preset, "hyper": cfg,
         "teacher": teacher_info, "supervisor": sup_info, "scenes": [s.name for s in scenes], "seed": seed,
+        "targets": [("ground truth" if s.reference is not None else "Wald-reduced") for s in scenes] if reduced else None,
         "init": str(init) if init is not None else None, "clippan_kit": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
