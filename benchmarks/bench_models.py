@@ -45,7 +45,11 @@ def train_child(name: str, size: str, iters: int = 3, batch: int = 8, tile: int 
 def _in_child(kind: str, name: str, size: str, args) -> dict | None:
     cmd = [sys.executable, __file__, f"--{kind}-child", name, size, str(args.scene), "--tile", str(args.tile),
            "--overlap", str(args.overlap)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{kind} of {name} {size}: over {args.timeout} s, stopped", file=sys.stderr)
+        return None
     if res.returncode != 0:
         print(res.stderr[-2000:] or f"{kind} child exited with {res.returncode} (killed: out of memory?)", file=sys.stderr)
         return None
@@ -79,6 +83,7 @@ def main() -> None:
     ap.add_argument("--scene", type=int, default=2048, help="PAN side of the synthetic scene")
     ap.add_argument("--tile", type=int, default=512)
     ap.add_argument("--overlap", type=int, default=32)
+    ap.add_argument("--timeout", type=float, default=None, help="seconds allowed per measurement (default: none)")
     ap.add_argument("--no-train", action="store_true")
     ap.add_argument("--no-infer", action="store_true")
     ap.add_argument("--infer-child", nargs=3, metavar=("NAME", "SIZE", "SCENE"), help=argparse.SUPPRESS)

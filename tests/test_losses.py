@@ -169,9 +169,9 @@ def test_table2_ablation_rows_are_configurations():
 
 def test_composite_total_is_the_weighted_sum(wv3_batch):
     out = wv3_batch["ms_up"]
-    single = {k: float(build_loss({k: 1.0}, WV3)(out, wv3_batch)[0]) for k in ("spec", "spat", "qnr")}
+    single = {k: float(build_loss({k: 1.0}, WV3)(out, wv3_batch)[0].detach()) for k in ("spec", "spat", "qnr")}
     total, logs = build_loss({"spec": 2.0, "spat": 0.5, "qnr": 1.0}, WV3)(out, wv3_batch)
-    assert float(total) == pytest.approx(2 * single["spec"] + 0.5 * single["spat"] + single["qnr"], rel=1e-5)
+    assert float(total.detach()) == pytest.approx(2 * single["spec"] + 0.5 * single["spat"] + single["qnr"], rel=1e-5)
     assert logs["spec"] == pytest.approx(single["spec"], rel=1e-6)
 
 
