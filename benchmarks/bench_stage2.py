@@ -89,18 +89,19 @@ def _train_and_fuse(scene, backbone, mode, args, **kw):
 
 def _auto_checkpoints(folder: Path, sup_scenes, teacher_scene, label: str, args):
     """Supervisor and SHIP teacher in ``folder``, trained first when missing (Stage I default run; SHIP with
-    the benchmark's preset and seed). ``sup_scenes``/``teacher_scene``: Scenes, or zero-argument loaders."""
+    the benchmark's preset and seed). ``sup_scenes``/``teacher_scene``: zero-argument scene loaders, called
+    only when their checkpoint must be trained."""
     from clippan_kit.supervisor.train import train_supervisor
     from clippan_kit.train import train_teacher
 
     supervisor, teacher = folder / "supervisor" / "supervisor.pt", folder / "ship.pt"
     if not supervisor.exists():
         t = time.perf_counter()
-        train_supervisor([s() if callable(s) else s for s in sup_scenes], supervisor.parent, progress=False)
+        train_supervisor([load() for load in sup_scenes], supervisor.parent, progress=False)
         print(f"{label}: Stage I supervisor trained in {time.perf_counter() - t:.0f} s")
     if not teacher.exists():
         t = time.perf_counter()
-        scene = teacher_scene() if callable(teacher_scene) else teacher_scene
+        scene = teacher_scene()
         train_teacher(scene, preset=args.preset, checkpoint=teacher, progress=False, seed=args.seed)
         print(f"{label}: SHIP teacher trained ({'ground truth' if scene.reference is not None else 'Wald-reduced'} "
               f"targets) in {time.perf_counter() - t:.0f} s")
@@ -190,8 +191,8 @@ def part_table2(args) -> None:
     blind = scene.replace(reference=None)
     supervisor, teacher = args.supervisor, args.teacher
     if args.clippan_auto is not None:  # both learn from the scene without its GT (the teacher by Wald's protocol)
-        supervisor, teacher = _auto_checkpoints(args.clippan_auto / "WV3-reduced-blind", [blind], blind,
-                                                "WV3 reduced (GT unseen)", args)
+        supervisor, teacher = _auto_checkpoints(args.clippan_auto / "WV3-reduced-blind", [lambda: blind],
+                                                lambda: blind, "WV3 reduced (GT unseen)", args)
     rows = []
     configs = ["spec+spat", "qnr", "unsup"]
     if teacher:

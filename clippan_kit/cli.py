@@ -21,14 +21,23 @@ class CLIError(Exception):
 
 
 # ----------------------------------------------------------------------------- shared options
+BANDS_HELP = ("comma-separated band names of the MS file when it holds a subset of the sensor's bands "
+              "(e.g. blue,green,red for a Landsat RGB stack)")
+
+
+def parse_bands(text: str | None) -> list[str] | None:
+    """``--bands`` text as a list of band names (None when not given or empty)."""
+    names = [b.strip() for b in (text or "").split(",") if b.strip()]
+    return names or None
+
+
 def add_scene_options(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("input scene (either --scene, or --ms and --pan)")
     src.add_argument("--scene", type=Path, help="single-file scene: PNN-style .mat, reduced-resolution .mat, PanCollection .h5")
     src.add_argument("--ms", type=Path, help="MS GeoTIFF (low resolution)")
     src.add_argument("--pan", type=Path, help="PAN GeoTIFF")
     src.add_argument("--sensor", help="sensor name (qb, ikonos, geoeye1, wv2, wv3, pleiades, landsat8, ...) when the file does not say")
-    src.add_argument("--bands", help="comma-separated band names of the MS file when it holds a subset of the "
-                     "sensor's bands (e.g. blue,green,red for a Landsat RGB stack)")
+    src.add_argument("--bands", help=BANDS_HELP)
     src.add_argument("--index", type=int, default=0, help="sample index inside a PanCollection .h5 file (default 0)")
 
 
@@ -38,8 +47,8 @@ def load_scene_from_args(args: argparse.Namespace):
     if args.scene is not None and (args.ms is not None or args.pan is not None):
         raise CLIError("give either --scene or --ms/--pan, not both")
     kwargs = {}
-    if getattr(args, "bands", None):
-        kwargs["bands"] = [b.strip() for b in args.bands.split(",") if b.strip()]
+    if bands := parse_bands(getattr(args, "bands", None)):
+        kwargs["bands"] = bands
     if args.scene is not None:
         if str(args.scene).lower().endswith((".h5", ".hdf5")):
             kwargs["index"] = args.index

@@ -124,7 +124,7 @@ def selective_scan(
         use_fused: True forces the ``mamba_ssm`` kernel, False forbids it, None uses it on CUDA
             when installed.
         max_elements: bound on N*D*S*segment, i.e. on the state tensor materialised at once.
-        checkpoint_segments: None (default) recomputes each segment in the backward pass when a
+        checkpoint_segments: None (default) or True recomputes each segment in the backward pass when a
             gradient is needed (memory O(N*D*L) instead of O(N*D*S*L)); False keeps the intermediates.
     """
     if use_fused or (use_fused is None and _fused_scan is not None and u.is_cuda):
@@ -139,7 +139,7 @@ def selective_scan(
     seg = max(1, max_elements // max(1, N * Dd * S))
     h = u.new_zeros(N, Dd, S)
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, dt, A, B, C))
-    recompute = needs_grad if checkpoint_segments is None else (checkpoint_segments and needs_grad)
+    recompute = needs_grad and checkpoint_segments is not False
     ys = []
     for start in range(0, L, seg):
         sl = slice(start, start + seg)

@@ -12,18 +12,15 @@ import logging
 __all__ = ["add_subcommands", "run_train", "run_evaluate"]
 
 
-BANDS_HELP = ("comma-separated band names of the MS file when it holds a subset of the sensor's bands "
-              "(e.g. blue,green,red for a Landsat RGB stack)")
-
-
 def _load_scenes(args) -> list:
     """Scenes from ``--scene FILE`` (repeatable) or one ``--ms/--pan`` pair, via clippan_kit.io."""
     from .. import io  # the project's loader (written separately); imported lazily
+    from ..cli import parse_bands
 
     sensor = getattr(args, "sensor", None)
     kw = {"sensor": sensor} if sensor else {}
-    if getattr(args, "bands", None):
-        kw["bands"] = [b.strip() for b in args.bands.split(",") if b.strip()]
+    if bands := parse_bands(getattr(args, "bands", None)):
+        kw["bands"] = bands
     if getattr(args, "scene", None):
         return [io.load_scene(p, **kw) for p in args.scene]
     if args.ms and args.pan:
@@ -33,6 +30,7 @@ def _load_scenes(args) -> list:
 
 def add_subcommands(subparsers) -> None:
     """Register ``train-supervisor`` and ``evaluate-supervisor`` on an argparse subparsers object."""
+    from ..cli import BANDS_HELP
     from .train import TrainConfig
 
     t = subparsers.add_parser("train-supervisor", help="CLIPPan Stage I: adapt a frozen CLIP into a supervisor")
