@@ -20,13 +20,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .errors import SceneError
 from .sensors import Sensor
 
 __all__ = ["Scene", "SceneError"]
-
-
-class SceneError(ValueError):
-    """Bad input data: the message names the problem and, where known, the file."""
 
 
 @dataclass

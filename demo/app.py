@@ -214,7 +214,7 @@ def on_load(source: str, files: Any, sensor: str, max_size: float, session: Sess
     try:
         scene = load_scene(source, paths, sensor, int(max_size))
     except (SceneError, ValueError, KeyError, OSError) as exc:
-        msg = str(exc).strip("'\"") or type(exc).__name__
+        msg = str(exc) or type(exc).__name__
         return session, f"**Error:** {msg}", gr.update(), gr.update()
     session.scene, session.comparison = scene, None
     composites = list(cmp.band_composites(scene.sensor))
