@@ -10,7 +10,7 @@ keep working:
   incompatible with the data.
 * :class:`UnknownNameError` (``KeyError`` and ``ValueError``): a name not in a registry; the message
   lists the valid names and, unlike a bare ``KeyError``, is never shown in quotes.
-* :class:`UsageError`: options that do not go together (raised by the command line).
+* :class:`UsageError` (``ValueError``): arguments or options that do not go together.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class CheckpointError(ClippanError, ValueError):
     """A checkpoint that is missing, unreadable, of another kind, or incompatible with the data."""
 
 
-class UsageError(ClippanError):
+class UsageError(ClippanError, ValueError):
     """Options or arguments that do not go together (the command line's errors)."""
 
 

@@ -3,14 +3,16 @@
 Run ``python demo/app.py`` (options: ``--host``, ``--port``, ``--checkpoints DIR``) and open the printed
 address. Everything runs locally on the CPU; nothing is downloaded.
 
-The page is thin: it calls :mod:`clippan_kit.compare` (methods, comparison, metrics table, views,
-uploads), :mod:`clippan_kit.samples` (built-in and sample scenes) and :mod:`clippan_kit.io`
-(GeoTIFF output). Each browser session keeps its own scene and results in a ``gr.State``, so two
+The page is thin: it calls :mod:`clippan_kit.compare` (methods of :mod:`clippan_kit.methods`, comparison,
+metrics table), :mod:`clippan_kit.viz` (8-bit views), :mod:`clippan_kit.samples` (built-in and sample
+scenes) and :mod:`clippan_kit.io` (GeoTIFF output); only uploads (:func:`scene_from_files`) live here. Each browser session keeps its own scene and results in a ``gr.State``, so two
 people using the page at once never see each other's results.
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
 import os
 import re
 import shutil
@@ -27,7 +29,9 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from clippan_kit import compare as cmp  # noqa: E402
-from clippan_kit.scene import Scene, SceneError  # noqa: E402
+from clippan_kit import viz  # noqa: E402
+from clippan_kit.errors import ClippanError, SceneError  # noqa: E402
+from clippan_kit.scene import Scene  # noqa: E402
 from clippan_kit.sensors import list_sensors  # noqa: E402
 
 DEFAULT_SOURCE = "Built-in synthetic scene"
@@ -38,8 +42,13 @@ REFERENCE_VIEW = "reference (ground truth)"
 DEFAULT_MAX_SIZE = 512
 DISPLAY_SIZE = 256
 DEFAULT_METHODS = ("exp", "mtf-glp-hpm-r", "gs")
+SCENE_SUFFIXES = (".mat", ".h5", ".hdf5")
+RASTER_SUFFIXES = (".tif", ".tiff")
+# λ-PNN target-adaptation epochs offered by default: the pipeline's own from-scratch default.
+LAMBDA_EPOCHS = 300
 
-__all__ = ["Session", "build_app", "main", "load_scene", "scene_summary", "run_comparison", "render_views"]
+__all__ = ["Session", "build_app", "main", "load_scene", "scene_from_files", "scene_summary", "run_comparison",
+           "render_views", "write_downloads"]
 
 
 # ----------------------------------------------------------------------------- session state
@@ -81,7 +90,7 @@ def load_scene(source: str, files: Sequence[str] | None = None, sensor: str | No
     if source == DEFAULT_SOURCE:
         scene = default_scene()
     elif source == UPLOAD_SOURCE:
-        scene = cmp.scene_from_files(files or [], sensor=sensor)
+        scene = scene_from_files(files or [], sensor=sensor)
     elif source in available_samples():
         scene = load_sample(source)
     else:
@@ -89,6 +98,45 @@ def load_scene(source: str, files: Sequence[str] | None = None, sensor: str | No
     if max_size and max(scene.shape) > max_size:
         scene = scene.center_crop(int(max_size))
     return scene
+
+
+def scene_from_files(paths: Sequence[str | Path], sensor: str | None = None) -> Scene:
+    """A scene from uploaded files: one ``.mat`` / ``.h5`` scene file, or two GeoTIFFs (MS + PAN).
+
+    Demo-only (the command line takes ``--scene`` or ``--ms/--pan``). A georeferenced GeoTIFF pair goes to :func:`clippan_kit.io.load_scene`, which tells PAN from MS
+    by pixel size and aligns them through their geotransforms. Rasters without georeferencing are
+    read as plain arrays (:func:`clippan_kit.io.scene_from_arrays`): the PAN is the single-band
+    raster with more pixels, and the sizes must match the ratio exactly.
+
+    Raises:
+        SceneError: with a readable message for anything else (wrong count or types, unreadable
+            files, MS and PAN that do not fit together, a sensor that is needed but not given).
+    """
+    from clippan_kit.io import load_scene, raster_info, read_raster, scene_from_arrays
+
+    paths = [Path(p) for p in paths or []]
+    if not paths:
+        raise SceneError("no file uploaded: give one .mat/.h5 scene file, or two GeoTIFFs (MS and PAN)")
+    suffixes = [p.suffix.lower() for p in paths]
+    sensor = sensor or None
+    if len(paths) == 1 and suffixes[0] in SCENE_SUFFIXES:
+        return load_scene(paths[0], sensor=sensor)
+    if len(paths) == 2 and all(s in RASTER_SUFFIXES for s in suffixes):
+        a, b = (raster_info(p) for p in paths)
+        if a.georeferenced and b.georeferenced:
+            return load_scene(paths, sensor=sensor)
+        pixels = [i.shape[1] * i.shape[2] for i in (a, b)]
+        if pixels[0] == pixels[1]:
+            raise SceneError(f"{paths[0].name} and {paths[1].name} have the same size: cannot tell the PAN from the MS")
+        pan, ms = (a, b) if pixels[0] > pixels[1] else (b, a)
+        if pan.shape[0] != 1:
+            raise SceneError(f"{pan.path.name} (the larger raster) has {pan.shape[0]} bands; the PAN must have one")
+        return scene_from_arrays(read_raster(pan.path), read_raster(ms.path), sensor, n_bands=None if sensor else ms.shape[0],
+                                 name=ms.path.stem, source=f"{pan.path.name} + {ms.path.name}")
+    names = ", ".join(p.name for p in paths)
+    raise SceneError(
+        f"cannot build a scene from {names}: upload one .mat/.h5 scene file, or exactly two GeoTIFFs (MS and PAN)"
+    )
 
 
 def scene_summary(scene: Scene) -> str:
@@ -113,20 +161,21 @@ def method_choices(checkpoint_dir: str | Path | None) -> list[cmp.MethodChoice]:
 
 
 def resolve_methods(keys: Sequence[str], known: Sequence[cmp.MethodChoice],
-                    uploaded: Sequence[str] | None = None, lambda_iterations: int | None = None) -> list[cmp.MethodChoice]:
+                    uploaded: Sequence[str] | None = None, lambda_epochs: int | None = None) -> list[cmp.MethodChoice]:
     """The selected choices (checkbox keys) plus uploaded checkpoints, labels made unique;
-    λ-PNN gets ``lambda_iterations`` training steps when given."""
+    λ-PNN gets ``lambda_epochs`` target-adaptation epochs when given (0: the network as is)."""
     by_key = {c.key: c for c in known}
     chosen = [by_key[k] for k in keys if k in by_key]
-    if lambda_iterations:
-        chosen = [cmp.lambda_pnn_choice(int(lambda_iterations)) if c.kind == "lambda-pnn" else c for c in chosen]
+    if lambda_epochs is not None:
+        chosen = [cmp.lambda_pnn_choice(int(lambda_epochs), checkpoint=c.checkpoint) if c.kind == "lambda-pnn" else c
+                  for c in chosen]
     for path in uploaded or []:
         chosen.append(cmp.checkpoint_choice(path, label=f"{Path(path).stem} (uploaded)"))
     seen: dict[str, int] = {}
     out = []
     for c in chosen:
         n = seen[c.label] = seen.get(c.label, 0) + 1
-        out.append(c if n == 1 else cmp.MethodChoice(c.key, f"{c.label} #{n}", c.kind, c.checkpoint, c.description))
+        out.append(c if n == 1 else dataclasses.replace(c, label=f"{c.label} #{n}"))
     return out
 
 
@@ -164,19 +213,19 @@ def render_views(session: Session | None, composite: str, row: float, col: float
     if session is None or session.scene is None:
         return None, [], []
     scene = session.scene
-    composites = cmp.band_composites(scene.sensor)
+    composites = viz.band_composites(scene.sensor)
     bands = composites.get(composite, scene.sensor.rgb)
-    box = cmp.crop_box(scene.shape, row, col, int(size))
+    box = viz.crop_box(scene.shape, row, col, int(size))
     full, crops = [], []
     for name in view_names(session):
         img = _image(session, name)
-        full.append((cmp.render(img, bands, reference=scene.ms, outline=box), name))
-        crops.append((cmp.render(img, bands, reference=scene.ms, box=box, display_size=DISPLAY_SIZE), f"{name} (zoom)"))
+        full.append((viz.render(img, bands, reference=scene.ms, outline=box), name))
+        crops.append((viz.render(img, bands, reference=scene.ms, box=box, display_size=DISPLAY_SIZE), f"{name} (zoom)"))
     pair = None
     available = view_names(session)
     if left in available and right in available:
-        pair = (cmp.render(_image(session, left), bands, reference=scene.ms),
-                cmp.render(_image(session, right), bands, reference=scene.ms))
+        pair = (viz.render(_image(session, left), bands, reference=scene.ms),
+                viz.render(_image(session, right), bands, reference=scene.ms))
     return pair, full, crops
 
 
@@ -200,9 +249,10 @@ def write_downloads(session: Session) -> list[str]:
         write_geotiff(path, fused, session.scene)
         paths.append(str(path))
     headers, rows = cmp.metrics_table(comp, digits=6)
-    csv = folder / "metrics.csv"
-    csv.write_text("\n".join(",".join("" if v is None else str(v) for v in r) for r in [headers, *rows]) + "\n")
-    paths.append(str(csv))
+    table = folder / "metrics.csv"
+    with open(table, "w", newline="") as f:  # the csv module quotes labels with commas ("pnn (pnn, with CLIPPan)")
+        csv.writer(f).writerows([headers, *([("" if v is None else v) for v in r] for r in rows)])
+    paths.append(str(table))
     return paths
 
 
@@ -213,23 +263,23 @@ def on_load(source: str, files: Any, sensor: str, max_size: float, session: Sess
     paths = [getattr(f, "name", f) for f in (files or [])] if isinstance(files, list) else ([files] if files else [])
     try:
         scene = load_scene(source, paths, sensor, int(max_size))
-    except (SceneError, ValueError, KeyError, OSError) as exc:
+    except (ClippanError, ValueError, KeyError, OSError) as exc:
         msg = str(exc) or type(exc).__name__
         return session, f"**Error:** {msg}", gr.update(), gr.update()
     session.scene, session.comparison = scene, None
-    composites = list(cmp.band_composites(scene.sensor))
+    composites = list(viz.band_composites(scene.sensor))
     return (session, f"Loaded {scene.name}.", scene_summary(scene),
             gr.update(choices=composites, value=composites[0]))
 
 
 def run_comparison(session: Session | None, keys: Sequence[str], ckpt_files: Any, reduced: bool,
-                   known: Sequence[cmp.MethodChoice], progress=None, lambda_iterations: int | None = None):
+                   known: Sequence[cmp.MethodChoice], progress=None, lambda_epochs: int | None = None):
     """Generator: fuse the session's scene with the chosen methods, yielding ``(session, status)``
     after each method (so that the page shows progress and Stop takes effect between methods)."""
     if session is None or session.scene is None:
         raise SceneError("load a scene first")
     uploaded = [getattr(f, "name", f) for f in (ckpt_files or [])]
-    choices = resolve_methods(keys or [], known, uploaded, lambda_iterations)
+    choices = resolve_methods(keys or [], known, uploaded, lambda_epochs)
     if not choices:
         raise SceneError("choose at least one method")
     n = len(choices)
@@ -270,8 +320,9 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
                 methods = gr.CheckboxGroup(method_options, value=default_methods, label="Methods", elem_id="methods")
                 ckpts = gr.File(label="Trained checkpoints (optional)", file_count="multiple",
                                 file_types=list(cmp.CHECKPOINT_SUFFIXES), elem_id="checkpoints")
-                lambda_iters = gr.Slider(1, 500, value=cmp.LAMBDA_PNN_DEFAULTS["iterations"], step=1,
-                                         label="λ-PNN: training iterations on this scene (a few s each on a CPU)")
+                lambda_epochs = gr.Slider(0, 500, value=LAMBDA_EPOCHS, step=1,
+                                          label="λ-PNN: target-adaptation epochs on this scene (0.3-0.5 s each on a CPU; "
+                                                "0 applies the pretrained network as is)")
                 reduced = gr.Checkbox(False, label="Also reduced-resolution metrics (Wald's protocol: each method fuses the degraded scene again)")
                 with gr.Row():
                     run_btn = gr.Button("Run comparison", variant="primary", elem_id="run")
@@ -313,7 +364,7 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
             try:
                 for sess, msg in run_comparison(sess, keys, files, red, known, progress, iters):
                     yield sess, msg
-            except (SceneError, ValueError) as exc:
+            except (ClippanError, ValueError) as exc:
                 yield sess, f"**Error:** {exc}"
 
         def finish(sess, comp_name, r, c, s):
@@ -330,7 +381,7 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
             return (gr.update(choices=names, value=lft), gr.update(choices=names, value=rgt), pair, full_imgs,
                     crop_imgs, pd.DataFrame(rows, columns=headers), write_downloads(sess))
 
-        run_event = run_btn.click(run, [session, methods, ckpts, reduced, lambda_iters], [session, status])
+        run_event = run_btn.click(run, [session, methods, ckpts, reduced, lambda_epochs], [session, status])
         run_event.then(finish, [session, composite, row, col, size], [left, right, slider, full, crops, table, downloads])
         # Stop ends the run between methods; what finished so far is still shown.
         stop_btn.click(lambda: "Stopped: the remaining methods were cancelled.", None, [status], cancels=[run_event]).then(

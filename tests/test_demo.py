@@ -1,4 +1,5 @@
-"""The comparison logic (clippan_kit.compare) and the demo page's functions (demo/app.py), without a browser."""
+"""The comparison logic (clippan_kit.compare, clippan_kit.methods, the views of clippan_kit.viz) and the demo
+page's functions (demo/app.py: uploads, downloads, events), without a browser."""
 from __future__ import annotations
 
 import importlib.util
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from clippan_kit import compare as cmp
+from clippan_kit import viz
 from clippan_kit.scene import Scene, SceneError
 from clippan_kit.sensors import generic_sensor, get_sensor
 
@@ -21,6 +23,16 @@ def wv3_scene(real_file):
     from clippan_kit.io import load_scene
 
     return load_scene(real_file(WV3), sensor="wv3")
+
+
+def _load_app():
+    name = "clippan_demo_app"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "demo" / "app.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def tiny_scene(n_bands: int = 4, size: int = 32, seed: int = 0) -> Scene:
@@ -114,14 +126,14 @@ def test_metrics_table_aligns_columns_across_methods():
 
 # ----------------------------------------------------------------------------- views
 def test_band_composites_per_sensor():
-    wv3 = cmp.band_composites(get_sensor("wv3"))
+    wv3 = viz.band_composites(get_sensor("wv3"))
     assert list(wv3.values()) == [(4, 2, 1), (6, 4, 2)]  # true colour; NIR1-red-green
-    assert list(cmp.band_composites(get_sensor("qb")).values()) == [(2, 1, 0), (3, 2, 1)]
-    landsat = cmp.band_composites(get_sensor("landsat8"))
+    assert list(viz.band_composites(get_sensor("qb")).values()) == [(2, 1, 0), (3, 2, 1)]
+    landsat = viz.band_composites(get_sensor("landsat8"))
     assert list(landsat.values()) == [(3, 2, 1), (4, 3, 2), (6, 4, 3)]
-    generic = cmp.band_composites(generic_sensor(5))
+    generic = viz.band_composites(generic_sensor(5))
     assert list(generic.values()) == [(2, 1, 0), (4, 2, 0)]
-    assert list(cmp.band_composites(generic_sensor(1)).values()) == [(0, 0, 0)]
+    assert list(viz.band_composites(generic_sensor(1)).values()) == [(0, 0, 0)]
 
 
 @pytest.mark.parametrize(
@@ -130,7 +142,7 @@ def test_band_composites_per_sensor():
      ((0.5, 0.5), 1000, (0, 64, 128)), ((0.25, 0.9), 10, (27, 225, 10))],
 )
 def test_crop_box_is_centred_and_clamped(frac, size, expected):
-    assert cmp.crop_box((128, 256), *frac, size) == expected
+    assert viz.crop_box((128, 256), *frac, size) == expected
 
 
 def test_render_shares_stretch_between_full_and_cropped_views(wv3_scene):
@@ -138,28 +150,28 @@ def test_render_shares_stretch_between_full_and_cropped_views(wv3_scene):
     from clippan_kit.wald import interp23tap
 
     exp = interp23tap(wv3_scene.ms, 4)
-    full = cmp.render(exp, rgb, reference=wv3_scene.ms)
+    full = viz.render(exp, rgb, reference=wv3_scene.ms)
     assert full.shape == (128, 128, 3) and full.dtype == np.uint8
     assert full.min() == 0 and full.max() == 255  # 2-98 % stretch saturates both ends
-    box = cmp.crop_box(wv3_scene.shape, 0.3, 0.6, 32)
-    crop = cmp.render(exp, rgb, reference=wv3_scene.ms, box=box)
+    box = viz.crop_box(wv3_scene.shape, 0.3, 0.6, 32)
+    crop = viz.render(exp, rgb, reference=wv3_scene.ms, box=box)
     r, c, s = box
     np.testing.assert_array_equal(crop, full[r:r + s, c:c + s])
-    big = cmp.render(exp, rgb, reference=wv3_scene.ms, box=box, display_size=256)
+    big = viz.render(exp, rgb, reference=wv3_scene.ms, box=box, display_size=256)
     assert big.shape == (256, 256, 3)
     np.testing.assert_array_equal(big[::8, ::8], crop)  # nearest-neighbour, pixel-sharp
-    pan = cmp.render(wv3_scene.pan, rgb, reference=wv3_scene.ms, box=box)
+    pan = viz.render(wv3_scene.pan, rgb, reference=wv3_scene.ms, box=box)
     assert pan.shape == (32, 32, 3) and (pan[..., 0] == pan[..., 2]).all()
-    np.testing.assert_array_equal(pan, cmp.render(wv3_scene.pan)[r:r + s, c:c + s])
+    np.testing.assert_array_equal(pan, viz.render(wv3_scene.pan)[r:r + s, c:c + s])
     with pytest.raises(ValueError, match="composite"):
-        cmp.render(exp, (0, 1, 9))
+        viz.render(exp, (0, 1, 9))
 
 
 def test_render_outline_frames_the_crop_only():
     img = np.zeros((3, 40, 50))
     img[:, ::2] = 1.0  # stripes: stretch maps them to 0 and 255
-    plain = cmp.render(img)
-    framed = cmp.render(img, outline=(5, 10, 8))
+    plain = viz.render(img)
+    framed = viz.render(img, outline=(5, 10, 8))
     yellow = (framed == [255, 255, 0]).all(-1)
     frame = np.zeros((40, 50), bool)
     frame[[5, 12], 10:18] = True
@@ -192,7 +204,7 @@ def test_scene_from_a_georeferenced_geotiff_pair_in_either_order(tmp_path, wv3_s
     _write_tif(tmp_path / "ms.tif", ms, Affine(2.0, 0, 500000.0, 0, -2.0, 4000000.0))
     _write_tif(tmp_path / "pan.tif", pan, Affine(0.5, 0, 500000.0, 0, -0.5, 4000000.0))
     for order in ([tmp_path / "ms.tif", tmp_path / "pan.tif"], [tmp_path / "pan.tif", tmp_path / "ms.tif"]):
-        scene = cmp.scene_from_files(order, sensor="wv3")
+        scene = _load_app().scene_from_files(order, sensor="wv3")
         assert scene.shape == (128, 128) and scene.n_bands == 8
         np.testing.assert_array_equal(scene.pan, pan.astype(np.float32))
         np.testing.assert_array_equal(scene.ms, ms.astype(np.float32))
@@ -202,12 +214,12 @@ def test_scene_from_a_georeferenced_geotiff_pair_in_either_order(tmp_path, wv3_s
 def test_scene_from_a_plain_tiff_pair_tells_pan_by_size(tmp_path, wv3_scene):
     _write_tif(tmp_path / "a.tif", np.round(wv3_scene.pan).astype(np.uint16))
     _write_tif(tmp_path / "b.tif", np.round(wv3_scene.ms).astype(np.uint16))
-    scene = cmp.scene_from_files([tmp_path / "b.tif", tmp_path / "a.tif"], sensor="wv3")
+    scene = _load_app().scene_from_files([tmp_path / "b.tif", tmp_path / "a.tif"], sensor="wv3")
     assert scene.shape == (128, 128) and scene.n_bands == 8
 
 
 def test_scene_from_a_mat_file(real_file):
-    scene = cmp.scene_from_files([real_file(WV3)], sensor="wv3")
+    scene = _load_app().scene_from_files([real_file(WV3)], sensor="wv3")
     assert scene.shape == (128, 128) and scene.sensor.name == "wv3"
 
 
@@ -229,7 +241,7 @@ def test_bad_uploads_raise_readable_scene_errors(tmp_path, case, real_file):
         "no_sensor": ([real_file(WV3)], "sensor"),
     }[case]
     with pytest.raises(SceneError, match=pattern):
-        cmp.scene_from_files(files)
+        _load_app().scene_from_files(files)
 
 
 # ----------------------------------------------------------------------------- trained models
@@ -241,7 +253,7 @@ def test_checkpoints_and_lambda_pnn_run_through_compare(tmp_path, wv3_scene):
     (tmp_path / "foreign.pt").write_bytes(b"not a checkpoint")
     choices = cmp.checkpoint_choices(tmp_path)
     assert [c.label for c in choices] == ["foreign", "pnn_unsup (pnn, without CLIPPan)"]
-    lam = cmp.lambda_pnn_choice(iterations=1, batch_size=1, preset="tiny")
+    lam = cmp.lambda_pnn_choice(1, n_tiles=1, tile=64, use_cache=False)  # the λ-PNN pipeline, 1 adaptation epoch
     result = cmp.compare(wv3_scene, [*choices, lam], metrics=False)
     assert "not a readable checkpoint" in result.errors["foreign"]
     assert result.labels == ["pnn_unsup (pnn, without CLIPPan)", "λ-PNN (JESSE)"]
@@ -256,18 +268,14 @@ def test_checkpoints_and_lambda_pnn_run_through_compare(tmp_path, wv3_scene):
 # ----------------------------------------------------------------------------- demo page functions
 @pytest.fixture(scope="module")
 def app():
-    spec = importlib.util.spec_from_file_location("clippan_demo_app", ROOT / "demo" / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return _load_app()
 
 
 def test_app_loads_the_default_scene_and_reports_bad_uploads(app, tmp_path):
     session, status, info, composite = app.on_load(app.DEFAULT_SOURCE, None, app.AUTO_SENSOR, 512, None)
     assert status.startswith("Loaded") and "WorldView-2" in info and "ground truth: yes" in info
     assert session.scene.shape == (256, 256) and session.scene.reference is not None
-    assert composite["value"] == next(iter(cmp.band_composites(session.scene.sensor)))
+    assert composite["value"] == next(iter(viz.band_composites(session.scene.sensor)))
     bad = tmp_path / "scene.mat"
     bad.write_bytes(b"garbage")
     kept = session.scene
@@ -295,7 +303,7 @@ def test_app_run_views_and_downloads(app):
     # Reference-based indices on the synthetic scene: EXP is blurred, so not perfect.
     assert 0 < comp.metrics["EXP (23-tap interpolation)"]["Q2n"] < 1
     assert app.view_names(session) == ["PAN", *comp.labels, app.REFERENCE_VIEW]
-    composite = next(iter(cmp.band_composites(session.scene.sensor)))
+    composite = next(iter(viz.band_composites(session.scene.sensor)))
     pair, full, crops = app.render_views(session, composite, 0.5, 0.5, 32, "PAN", "Brovey transform")
     assert pair[0].shape == pair[1].shape == (128, 128, 3)
     assert [c for _, c in full] == app.view_names(session)
@@ -323,10 +331,23 @@ def test_app_sessions_are_independent(app):
     b.cleanup()
 
 
-def test_resolve_methods_adds_uploads_and_lambda_iterations(app, tmp_path):
+def test_resolve_methods_adds_uploads_and_lambda_epochs(app, tmp_path):
     known = [*cmp.classical_choices(), cmp.lambda_pnn_choice()]
     ckpt = tmp_path / "m.pt"
     ckpt.write_bytes(b"x")
-    chosen = app.resolve_methods(["gs", "lambda-pnn", "unknown"], known, [str(ckpt), str(ckpt)], lambda_iterations=7)
+    chosen = app.resolve_methods(["gs", "lambda-pnn", "unknown"], known, [str(ckpt), str(ckpt)], lambda_epochs=7)
     assert [c.label for c in chosen] == ["Gram-Schmidt", "λ-PNN (JESSE)", "m (uploaded)", "m (uploaded) #2"]
-    assert chosen[1].options["iterations"] == 7
+    assert chosen[1].kind == "lambda-pnn" and chosen[1].options["epochs"] == 7
+
+
+def test_metrics_csv_keeps_labels_with_commas_in_one_field(app):
+    import csv
+
+    session, *_ = app.on_load(app.DEFAULT_SOURCE, None, app.AUTO_SENSOR, 64, None)
+    label = "pnn_unsup (pnn, without CLIPPan)"  # what checkpoint_choice makes of a Stage II checkpoint
+    fused = session.scene.ms.repeat(4, axis=1).repeat(4, axis=2)
+    session.comparison = cmp.Comparison(session.scene, fused={label: fused}, metrics={label: {"QNR": 0.5, "D_s": 0.25}},
+                                        seconds={label: 1.0})
+    rows = list(csv.reader(open(app.write_downloads(session)[-1], newline="")))
+    assert rows == [["method", "time (s)", "QNR", "D_s"], [label, "1.0", "0.5", "0.25"]]
+    session.cleanup()
