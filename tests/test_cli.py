@@ -113,3 +113,27 @@ def test_reduced_evaluation_crops_to_a_multiple_of_the_ratio(capsys, real_file):
     assert code == 0, err
     m = json.loads(out)
     assert 0.5 < m["Q2n"] < 1 and m["ERGAS"] > 0
+
+
+@pytest.mark.realdata
+def test_fuse_lambda_pnn_adapts_a_checkpoint_or_applies_it_as_is(capsys, real_file, tmp_path):
+    from clippan_kit.io import load_scene, read_raster
+    from clippan_kit.train import train
+
+    path = real_file("zpnn_wv3/WV3_example.mat")
+    ck = tmp_path / "lpnn.pt"
+    train(load_scene(path, sensor="wv3"), backbone="lambda_pnn", mode="jesse", preset="tiny", checkpoint=ck, progress=False)
+    scene = ["--scene", str(path), "--sensor", "wv3"]
+    outs = {name: tmp_path / f"{name}.tif" for name in ("as_is", "zero", "adapted")}
+    assert run(capsys, "fuse", *scene, "--method", "lambda_pnn", "--checkpoint", str(ck), "--quiet", "--out", str(outs["as_is"]))[0] == 0
+    assert run(capsys, "fuse", *scene, "--method", "lambda-pnn", "--checkpoint", str(ck), "--epochs", "0", "--quiet",
+               "--out", str(outs["zero"]))[0] == 0
+    code, out, err = run(capsys, "fuse", *scene, "--method", "lambda-pnn", "--checkpoint", str(ck), "--epochs", "2",
+                         "--out", str(outs["adapted"]))
+    assert code == 0, err
+    assert "target adaptation" in err and "2/2" in err  # the tqdm bar over adaptation epochs
+    as_is, zero, adapted = (read_raster(outs[k]) for k in ("as_is", "zero", "adapted"))
+    np.testing.assert_allclose(zero, as_is, rtol=1e-5, atol=1e-3)
+    assert adapted.shape == (8, 128, 128) and np.isfinite(adapted).all() and np.abs(adapted - as_is).max() > 1e-3
+    code, _, err = run(capsys, "fuse", *scene, "--method", "gs", "--epochs", "3", "--out", str(tmp_path / "x.tif"))
+    assert code == 2 and "lambda-pnn" in err and not (tmp_path / "x.tif").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,13 +194,15 @@ def test_cli_registers_and_fails_in_one_line(tmp_path, capsys):
     from clippan_kit.cli import build_parser, main
 
     parser = build_parser()
-    args = parser.parse_args(["train-supervisor", "--scene", "x.mat", "--out", str(tmp_path), "--steps", "3",
+    args = parser.parse_args(["train-supervisor", "--scene", "x.mat", "--out", str(tmp_path / "s.pt"), "--iterations", "3",
                               "--no-amp", "--input-size", "base"])
-    assert args.steps == 3 and args.amp is False and args.input_size is None
-    args = parser.parse_args(["train-supervisor", "--ms", "ms.tif", "--pan", "pan.tif", "--out", str(tmp_path),
+    assert args.iterations == 3 and args.no_amp and args.scene == [Path("x.mat")]
+    args = parser.parse_args(["train-supervisor", "--ms", "ms.tif", "--pan", "pan.tif", "--out", str(tmp_path / "s.pt"),
                               "--bands", "blue,green,red"])
-    assert (args.ms, args.pan, args.scene, args.bands) == ("ms.tif", "pan.tif", None, "blue,green,red")
-    assert main(["train-supervisor", "--out", str(tmp_path)]) == 2
+    assert (args.ms, args.pan, args.scene, args.bands) == (Path("ms.tif"), Path("pan.tif"), None, "blue,green,red")
+    assert main(["train-supervisor", "--out", str(tmp_path)]) == 2  # a folder is not a checkpoint path
+    assert "must be a checkpoint path ending in .pt" in capsys.readouterr().err
+    assert main(["train-supervisor", "--out", str(tmp_path / "s.pt")]) == 2
     err = capsys.readouterr().err.strip()
     assert "--scene" in err and "--ms" in err and "\n" not in err
     code = main(["evaluate-supervisor", "--checkpoint", str(tmp_path / "missing.pt"),

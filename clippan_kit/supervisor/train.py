@@ -1,7 +1,8 @@
 """Stage I trainer: tiles from scenes -> L_s1 (Eq. 1) -> adapters, stems, IFA, TFA; with CSV log, resume, checkpoints.
 
-Output folder layout: ``supervisor.pt`` (latest checkpoint, atomic), ``loss.csv`` (one row per step:
-step, loss, inter, intra, fusion, lr, seconds).
+Output: a checkpoint ``S.pt`` (latest, atomic) with ``S.loss.csv`` beside it, or in a folder
+``supervisor.pt`` and ``loss.csv`` (:func:`output_paths`); the CSV has one row per step: step, loss, inter,
+intra, fusion, lr, seconds.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from .losses import LossWeights, stage1_loss
 from .model import CLIPSupervisor
 from .prompts import make_prompts
 
-__all__ = ["TrainConfig", "TrainResult", "train_supervisor", "build_supervisor", "pick_device", "hrms_targets"]
+__all__ = ["TrainConfig", "TrainResult", "train_supervisor", "build_supervisor", "pick_device", "hrms_targets",
+           "output_paths"]
 
 log = logging.getLogger("clippan_kit.supervisor")
 CSV_FIELDS = ["step", "loss", "inter", "intra", "fusion", "lr", "seconds"]
@@ -72,6 +74,15 @@ class TrainResult:
     seconds_per_step: float = float("nan")
 
 
+def output_paths(out: str | Path) -> tuple[Path, Path]:
+    """(checkpoint, loss CSV) of a Stage I run: ``out/supervisor.pt`` and ``out/loss.csv`` for a folder,
+    ``out`` and ``<stem>.loss.csv`` beside it for a path ending in ``.pt``/``.pth``/``.ckpt``."""
+    out = Path(out)
+    if out.suffix.lower() in (".pt", ".pth", ".ckpt"):
+        return out, out.with_name(f"{out.stem}.loss.csv")
+    return out / "supervisor.pt", out / "loss.csv"
+
+
 def pick_device(device: str | None = None) -> torch.device:
     """``device`` if given, else CUDA when present, else CPU."""
     if device:
@@ -110,7 +121,8 @@ def train_supervisor(scenes: Sequence[Scene], out_dir: str | Path, config: Train
 
     Args:
         scenes: training scenes, one band count (normalised by ``scene.max_value``).
-        out_dir: folder for ``supervisor.pt`` and ``loss.csv``.
+        out_dir: folder for ``supervisor.pt`` and ``loss.csv``, or a checkpoint path ``S.pt`` (log
+            ``S.loss.csv`` beside it), see :func:`output_paths`.
         config: options (:class:`TrainConfig`).
         base: a loaded :class:`FrozenBase` or a base spec (``"auto"``, ``"offline"``, ``"tiny"`` ...).
         pseudo_label: ``"bdsd"`` (BDSD-PC on the fly, the paper's choice), ``"reference"`` (ground truth
@@ -118,9 +130,8 @@ def train_supervisor(scenes: Sequence[Scene], out_dir: str | Path, config: Train
         resume: continue from ``out_dir/supervisor.pt`` (same base, bands and options required).
         device: ``"cpu"``, ``"cuda"`` ...; default CUDA when present (with AMP) else CPU.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path, csv_path = out_dir / "supervisor.pt", out_dir / "loss.csv"
+    ckpt_path, csv_path = output_paths(out_dir)
+    ckpt_path.parent.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device)
     base = load_base(base) if isinstance(base, str) else base
     sensor = scenes[0].sensor
