@@ -36,7 +36,7 @@ from ..wald import WaldProtocol
 
 __all__ = [
     "LossTerm", "SpectralLoss", "SpatialLoss", "QNRLoss", "ShipLoss", "DirectionLoss", "SupervisedLoss",
-    "supervisor_direction_fn", "ssim_loss_window",
+    "supervisor_direction_fn", "direction_loss_images", "ssim_loss_window",
 ]
 
 Batch = Mapping[str, torch.Tensor]
@@ -211,18 +211,32 @@ class _SupervisorDirection:
         self.supervisor = supervisor
 
     def __call__(self, fused: torch.Tensor, ms_lr: torch.Tensor, pan: torch.Tensor) -> torch.Tensor:
-        from ..supervisor.losses import direction_loss
-
         sup = self.supervisor
         p = next(sup.parameters(), None)
         if p is not None and p.device != fused.device:
             sup.to(fused.device)
-        f_out = sup.image_features(fused.float(), "hrms")
-        with torch.no_grad():
-            f_ms = sup.image_features(ms_lr.float(), "ms")
-            f_pan = sup.image_features(pan.float(), "pan")
-            text = sup.text_features()
-        return direction_loss(f_out, f_ms, f_pan, text)
+        return direction_loss_images(sup, fused, ms_lr, pan)
+
+
+def direction_loss_images(sup: nn.Module, fused: torch.Tensor, ms: torch.Tensor, pan: torch.Tensor) -> torch.Tensor:
+    """L_d (CLIPPan Eq. 6-8) of fused images through a Stage I supervisor, differentiable w.r.t. ``fused``.
+
+    Args:
+        sup: a :class:`clippan_kit.supervisor.model.CLIPSupervisor` (not frozen here: in Stage II use
+            :func:`supervisor_direction_fn`, which freezes it).
+        fused: (N, B, H, W) network output in normalised units; ms: (N, B, h, w) low-resolution MS;
+            pan: (N, 1, H, W). MS, PAN and text features are constants (no gradient).
+
+    Returns a scalar tensor.
+    """
+    from ..supervisor.losses import direction_loss
+
+    f_out = sup.image_features(fused.float(), "hrms")
+    with torch.no_grad():
+        f_ms = sup.image_features(ms.float(), "ms")
+        f_pan = sup.image_features(pan.float(), "pan")
+        text = sup.text_features()
+    return direction_loss(f_out, f_ms, f_pan, text)
 
 
 def supervisor_direction_fn(supervisor: nn.Module) -> DirectionFn:

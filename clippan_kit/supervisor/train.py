@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..devices import select_device
 from ..scene import Scene
 from .base import FrozenBase, load_base
 from .checkpoint import check_compatible, read_checkpoint, save_checkpoint
@@ -83,11 +84,7 @@ def output_paths(out: str | Path) -> tuple[Path, Path]:
     return out / "supervisor.pt", out / "loss.csv"
 
 
-def pick_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else CUDA when present, else CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+pick_device = select_device  # the former name; one picker for every loop (clippan_kit.devices)
 
 
 def build_supervisor(base: FrozenBase, sensor, config: TrainConfig = TrainConfig()) -> CLIPSupervisor:
@@ -132,7 +129,7 @@ def train_supervisor(scenes: Sequence[Scene], out_dir: str | Path, config: Train
     """
     ckpt_path, csv_path = output_paths(out_dir)
     ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-    dev = pick_device(device)
+    dev = select_device(device)
     base = load_base(base) if isinstance(base, str) else base
     sensor = scenes[0].sensor
     torch.manual_seed(config.seed)

@@ -21,16 +21,11 @@ import torch.nn as nn
 
 from ..losses import CompositeLoss
 from ..losses.jesse import jesse_extras, jesse_scene_extras
+from ..devices import select_device
 from .checkpoints import read_checkpoint, save_checkpoint
 from .data import SceneTiles
 
 __all__ = ["Trainer", "TrainResult", "select_device", "seed_everything"]
-
-
-def select_device(device: str | torch.device | None = None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def seed_everything(seed: int) -> np.random.Generator:
