@@ -6,7 +6,6 @@ Option names follow the other commands: ``--iterations`` and ``--tile`` set
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
