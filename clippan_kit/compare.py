@@ -70,10 +70,11 @@ def _score(choice: MethodChoice, scene: Scene, fused: np.ndarray, reduced: bool)
 
 
 def iter_compare(scene: Scene, choices: Sequence[MethodChoice], *, reduced: bool = False,
-                 metrics: bool = True) -> Iterator[tuple[int, MethodChoice, Comparison]]:
+                 metrics: bool = True, bars: bool = False) -> Iterator[tuple[int, MethodChoice, Comparison]]:
     """Generator form of :func:`compare`: yields ``(i, choice, comparison)`` after each method, so
     that a UI can show progress and stop between methods. A method that raises is recorded in
-    ``comparison.errors`` and the others go on."""
+    ``comparison.errors`` and the others go on. ``bars``: tqdm bars inside each method (λ-PNN's
+    adaptation epochs, tiled inference), which a UI can mirror (Gradio's ``track_tqdm``)."""
     if not choices:
         raise ValueError("choose at least one method")
     labels = [c.label for c in choices]
@@ -85,7 +86,7 @@ def iter_compare(scene: Scene, choices: Sequence[MethodChoice], *, reduced: bool
         # whose scoring fails is still shown.
         try:
             t0 = time.perf_counter()
-            fused = run_method(choice, scene)
+            fused = run_method(choice, scene, progress=bars)
             result.seconds[choice.label] = time.perf_counter() - t0
             result.fused[choice.label] = fused
         except Exception as exc:

@@ -284,7 +284,8 @@ def run_comparison(session: Session | None, keys: Sequence[str], ckpt_files: Any
         raise SceneError("choose at least one method")
     n = len(choices)
     session.comparison = None
-    for i, choice, comp in cmp.iter_compare(session.scene, choices, reduced=bool(reduced)):
+    # With a Gradio progress tracker, tqdm bars inside a method (λ-PNN's adaptation epochs) show on the page.
+    for i, choice, comp in cmp.iter_compare(session.scene, choices, reduced=bool(reduced), bars=progress is not None):
         if progress is not None:
             progress((i + 1) / n, desc=f"{choice.label} done ({i + 1}/{n})")
         session.comparison = comp
@@ -360,7 +361,7 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
         load_event.then(after_load, [session], [left, right, slider, full, crops, table, downloads]).then(
             refresh, view_inputs, [slider, full, crops])
 
-        def run(sess, keys, files, red, iters, progress=gr.Progress()):
+        def run(sess, keys, files, red, iters, progress=gr.Progress(track_tqdm=True)):
             try:
                 for sess, msg in run_comparison(sess, keys, files, red, known, progress, iters):
                     yield sess, msg
