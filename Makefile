@@ -13,6 +13,10 @@ export HF_HUB_OFFLINE ?= 1
 export MPLBACKEND ?= Agg
 # OpenMP threads that spin while waiting slow torch several-fold on a shared 2-core machine.
 export OMP_WAIT_POLICY ?= PASSIVE
+# The same thread count on every machine: a reduction split over 2 or 16 threads rounds differently, and
+# a few training steps turn that into different printed numbers (see clippan_kit/repro.py).
+export OMP_NUM_THREADS ?= 2
+export MKL_NUM_THREADS ?= 2
 PYTEST_ARGS ?=
 # Notebooks run under nbval: outputs compared strictly where they were stored (with the real data),
 # assertions only (lax) for a user without the data, whose notebooks fall back to the synthetic scene.

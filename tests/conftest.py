@@ -8,6 +8,13 @@ from pathlib import Path
 import pytest
 
 from clippan_kit import config
+from clippan_kit.repro import reproducible
+
+
+@pytest.fixture(autouse=True)
+def _reproducible():
+    """Every test starts from the same seeds and thread count, whatever ran before it (or with -k)."""
+    reproducible(seed=0)
 
 
 def _missing(msg: str):
