@@ -34,8 +34,8 @@ def base():
 
 
 @pytest.fixture(scope="module")
-def wv3_scene(real_file):
-    d = sio.loadmat(real_file("zpnn_wv3/WV3_example.mat"))
+def wv3_scene(scene_file):
+    d = sio.loadmat(scene_file("zpnn_wv3/WV3_example.mat"))
     return Scene(d["I_PAN"].astype(np.float32), d["I_MS_LR"].astype(np.float32).transpose(2, 0, 1),
                  get_sensor("wv3"), name="wv3_example")
 
