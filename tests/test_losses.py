@@ -17,7 +17,7 @@ WV3 = get_sensor("wv3")
 
 @pytest.fixture(scope="module")
 def wv3_batch(scene_file):
-    """The real WorldView-3 example (128² PAN, 8 x 32² MS), normalised by 2047, as a batch of one."""
+    """The WorldView-3 example (real, or its generated stand-in; 128² PAN, 8 x 32² MS), normalised by 2047, as a batch of one."""
     d = sio.loadmat(scene_file("zpnn_wv3/WV3_example.mat"))
     pan = torch.tensor(d["I_PAN"].astype(np.float32))[None, None] / 2047
     ms = torch.tensor(d["I_MS_LR"].astype(np.float32)).permute(2, 0, 1)[None] / 2047

@@ -156,7 +156,6 @@ def test_checkpoint_roundtrip_and_mismatch(base, tmp_path):
         load_supervisor(path, base=base, n_bands=4)
 
 
-@pytest.mark.realdata
 def test_train_resume_matches_uninterrupted_run(base, wv3_scene, tmp_path):
     cfg = TrainConfig(steps=4, batch_size=3, tile_size=32, save_every=2)
     full = train_supervisor([wv3_scene], tmp_path / "full", cfg, base=base, pseudo_label=upsample_label, progress=False)
@@ -174,7 +173,6 @@ def test_train_resume_matches_uninterrupted_run(base, wv3_scene, tmp_path):
                          pseudo_label=upsample_label, resume=True, progress=False)
 
 
-@pytest.mark.realdata
 def test_metrics_on_held_out_tiles(base, wv3_scene):
     train, test = split_scene(wv3_scene, 0.5)
     assert train.shape == (64, 128) and test.shape == (64, 128)
