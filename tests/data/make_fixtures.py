@@ -1,6 +1,7 @@
 """Generate the tiny synthetic fixtures of tests/data (a few KB each; never real data).
 
-Run from the repository root: ``python tests/data/make_fixtures.py``. Deterministic: rerunning
+Run from the repository root: ``python tests/data/make_fixtures.py`` (committed fixtures below) or
+``python tests/data/make_fixtures.py --data-tree DIR`` (the stand-in data folder). Deterministic: rerunning
 rewrites identical pixel values. Each fixture mimics one on-disk layout the loaders support:
 
 * ``pnn_tiny.mat``        PNN-style v5 .mat: I_PAN 16x16 uint16, I_MS 4x4x4, sensor 'QB', L 11, ratio 4,
@@ -188,6 +189,11 @@ def make_data_tree(root: Path) -> Path:
 
 
 if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["--data-tree"]:  # python tests/data/make_fixtures.py --data-tree DIR
+        print(make_data_tree(Path(sys.argv[2])))
+        sys.exit(0)
     make_mat()
     make_mat_v73()
     make_h5()
