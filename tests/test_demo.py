@@ -19,10 +19,10 @@ WV3 = "zpnn_wv3/WV3_example.mat"
 
 
 @pytest.fixture(scope="module")
-def wv3_scene(real_file):
+def wv3_scene(scene_file):
     from clippan_kit.io import load_scene
 
-    return load_scene(real_file(WV3), sensor="wv3")
+    return load_scene(scene_file(WV3), sensor="wv3")
 
 
 def _load_app():
@@ -218,13 +218,13 @@ def test_scene_from_a_plain_tiff_pair_tells_pan_by_size(tmp_path, wv3_scene):
     assert scene.shape == (128, 128) and scene.n_bands == 8
 
 
-def test_scene_from_a_mat_file(real_file):
-    scene = _load_app().scene_from_files([real_file(WV3)], sensor="wv3")
+def test_scene_from_a_mat_file(scene_file):
+    scene = _load_app().scene_from_files([scene_file(WV3)], sensor="wv3")
     assert scene.shape == (128, 128) and scene.sensor.name == "wv3"
 
 
 @pytest.mark.parametrize("case", ["none", "one_tif", "three", "txt", "garbage_tif", "same_size", "no_sensor"])
-def test_bad_uploads_raise_readable_scene_errors(tmp_path, case, real_file):
+def test_bad_uploads_raise_readable_scene_errors(tmp_path, case, scene_file):
     garbage = tmp_path / "broken.tif"
     garbage.write_bytes(b"this is not a tiff")
     good = tmp_path / "x.tif"
@@ -238,7 +238,7 @@ def test_bad_uploads_raise_readable_scene_errors(tmp_path, case, real_file):
         "txt": ([tmp_path / "notes.txt"], "cannot build a scene"),
         "garbage_tif": ([garbage, good], "broken.tif"),
         "same_size": ([good, other], "same size"),
-        "no_sensor": ([real_file(WV3)], "sensor"),
+        "no_sensor": ([scene_file(WV3)], "sensor"),
     }[case]
     with pytest.raises(SceneError, match=pattern):
         _load_app().scene_from_files(files)
@@ -286,8 +286,8 @@ def test_app_loads_the_default_scene_and_reports_bad_uploads(app, tmp_path):
     assert "unknown scene source" in status
 
 
-def test_app_crops_large_scenes(app, real_file):
-    scene = app.load_scene(app.UPLOAD_SOURCE, [str(real_file(WV3))], "wv3", max_size=64)
+def test_app_crops_large_scenes(app, scene_file):
+    scene = app.load_scene(app.UPLOAD_SOURCE, [str(scene_file(WV3))], "wv3", max_size=64)
     assert scene.shape == (64, 64) and scene.ms.shape == (8, 16, 16)
 
 

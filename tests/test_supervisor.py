@@ -35,8 +35,8 @@ def base():
 
 
 @pytest.fixture(scope="module")
-def wv3_scene(real_file):
-    d = sio.loadmat(real_file("zpnn_wv3/WV3_example.mat"))
+def wv3_scene(scene_file):
+    d = sio.loadmat(scene_file("zpnn_wv3/WV3_example.mat"))
     return Scene(d["I_PAN"].astype(np.float32), d["I_MS_LR"].astype(np.float32).transpose(2, 0, 1),
                  get_sensor("wv3"), name="wv3_example")
 
@@ -157,7 +157,6 @@ def test_checkpoint_roundtrip_and_mismatch(base, tmp_path):
         load_supervisor(path, base=base, n_bands=4)
 
 
-@pytest.mark.realdata
 def test_train_resume_matches_uninterrupted_run(base, wv3_scene, tmp_path):
     cfg = TrainConfig(steps=4, batch_size=3, tile_size=32, save_every=2)
     full = train_supervisor([wv3_scene], tmp_path / "full", cfg, base=base, pseudo_label=upsample_label, progress=False)
@@ -175,7 +174,6 @@ def test_train_resume_matches_uninterrupted_run(base, wv3_scene, tmp_path):
                          pseudo_label=upsample_label, resume=True, progress=False)
 
 
-@pytest.mark.realdata
 def test_metrics_on_held_out_tiles(base, wv3_scene):
     train, test = split_scene(wv3_scene, 0.5)
     assert train.shape == (64, 128) and test.shape == (64, 128)
