@@ -10,7 +10,7 @@ import numpy as np
 
 from .sensors import Sensor
 
-__all__ = ["rgb_quicklook", "render", "band_composites", "crop_box", "comparison_figure", "error_map_figure", "mtf_response_figure", "loss_curves_figure", "moving_average"]
+__all__ = ["rgb_quicklook", "render", "band_composites", "crop_box", "comparison_figure", "error_map_figure", "mtf_response_figure", "loss_curves_figure", "moving_average", "embedding_figure"]
 
 
 def rgb_quicklook(image: np.ndarray, rgb: Sequence[int] = (0, 1, 2), percentiles=(2, 98), reference=None) -> np.ndarray:
@@ -255,3 +255,36 @@ def render(image: np.ndarray, bands: Sequence[int] | None = None, *, reference: 
         if k > 1:
             out = out.repeat(k, axis=0).repeat(k, axis=1)
     return out
+
+
+def embedding_figure(points: Mapping[str, tuple[float, float]], kinds: Mapping[str, str], *, size: float = 4.2):
+    """The 2-D embedding view of :func:`clippan_kit.compare.supervisor_report`: the three text anchors
+    (stars, joined as a triangle), the MS / PAN / ground-truth embeddings (squares) and each fused image's
+    (dots), in the plane of the anchors. Returns a matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(size * 1.45, size), layout="constrained", dpi=100)
+    text = [k for k in points if kinds.get(k) == "text"]
+    if len(text) == 3:
+        tri = np.array([points[k] for k in (*text, text[0])])
+        ax.plot(tri[:, 0], tri[:, 1], color="0.75", lw=1, zorder=1)
+    markers = {"text": ("*", 220, "tab:red"), "input": ("s", 70, "0.3")}
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    n_method = 0
+    for name, (x, y) in points.items():
+        kind = kinds.get(name, "method")
+        if kind == "method":
+            marker, s, color = "o", 60, cycle[n_method % len(cycle)]
+            n_method += 1
+        else:
+            marker, s, color = markers[kind]
+        ax.scatter([x], [y], marker=marker, s=s, color=color, zorder=3, label=name if kind == "method" else None)
+        if kind != "method":
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9, color=color)
+    ax.set_xlabel("along PAN prompt − MS prompt")
+    ax.set_ylabel("towards the HRMS prompt")
+    ax.set_title("supervisor embeddings, plane of the three text anchors", fontsize=10)
+    ax.set_aspect("equal", adjustable="datalim")
+    if n_method:
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    return fig
