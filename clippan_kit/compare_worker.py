@@ -81,9 +81,11 @@ class WorkerRun:
                     event = pickle.load(self._pipe)
                 except (EOFError, pickle.UnpicklingError, OSError):
                     break
-                yield event
                 if event["kind"] == "end":
+                    self._reap()
+                    yield event
                     return
+                yield event
         finally:
             self._pipe.close()
         code = self.proc.wait()
@@ -91,6 +93,13 @@ class WorkerRun:
             tail = self.log.read_text(errors="replace").strip().splitlines()[-5:] if self.log.exists() else []
             raise WorkerError(f"the worker process ended unexpectedly (exit code {code})"
                               + (": " + " | ".join(tail) if tail else ""))
+
+    def _reap(self) -> None:
+        """Wait for the worker to exit after its ``end`` event (it only closes its pipe and returns)."""
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.stop()
 
     def stop(self, grace_s: float = 2.0) -> bool:
         """End the worker and everything it started; True when it was still running. Returns once the

@@ -67,7 +67,8 @@ DEFAULT_METHODS = ("exp", "mtf-glp-hpm-r", "gs")
 # λ-PNN target-adaptation epochs offered by default: the pipeline's own from-scratch default.
 LAMBDA_EPOCHS = 300
 # Metric tables, one per glossary section, so that none needs sideways scrolling.
-TABLE_SECTIONS = (("metrics-full", "full resolution"), ("metrics-reference", "with ground truth"),
+TABLE_SECTIONS = (("metrics-full", "full resolution, QNR family"), ("metrics-reprojected", "full resolution, reprojected"),
+                  ("metrics-reference", "with ground truth"),
                   ("metrics-reduced", "reduced resolution (Wald)"), ("metrics-supervisor", "CLIPPan supervisor"))
 CSS = ("#status {padding: 4px 10px; border-radius: 6px; background: var(--block-background-fill);}"
        " #facts {min-height: 5em;} .tight {gap: 6px !important;}"
@@ -464,7 +465,7 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
                                          info="'from file': what the file says, else its name (WV3_…, landsat…)")
                     bands = gr.Textbox(label=uploads.BANDS_LABEL, elem_id="bands", placeholder="e.g. blue, green, red",
                                        info="the MS file's bands in file order, when the file does not name them")
-                    max_size = gr.Slider(64, 2048, value=DEFAULT_MAX_SIZE, step=64, label="Centre crop to at most (PAN pixels)")
+                    max_size = gr.Slider(128, 2048, value=DEFAULT_MAX_SIZE, step=64, label="Centre crop to at most (PAN pixels)")
                 load_btn = gr.Button("Load scene", elem_id="load", size="md")
                 load_status = gr.Markdown(elem_id="load-status")
                 methods = gr.CheckboxGroup(method_options, value=default_methods, label="Methods", elem_id="methods")

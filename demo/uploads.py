@@ -112,7 +112,7 @@ def scene_from_files(paths: Sequence[str | Path], sensor: str | None = None,
 
 # Library phrasing (Python keywords, command-line options) → what to do on the page.
 _REWRITES = (
-    (r"pass sensor=\.\.\. \(e\.g\. [^)]*\), or --sensor on the command line",
+    (r"pass sensor=\.\.\. \(e\.g\. .*?\), or --sensor on the command line",
      f"choose it in the '{SENSOR_LABEL}' list"),
     (r"pass sensor=\.\.\. \([^)]*\)", f"choose the sensor in the '{SENSOR_LABEL}' list"),
     (r"but sensor=('[^']*')", r"but \1 was chosen in the list"),
