@@ -268,23 +268,26 @@ def embedding_figure(points: Mapping[str, tuple[float, float]], kinds: Mapping[s
     if len(text) == 3:
         tri = np.array([points[k] for k in (*text, text[0])])
         ax.plot(tri[:, 0], tri[:, 1], color="0.75", lw=1, zorder=1)
-    markers = {"text": ("*", 220, "tab:red"), "input": ("s", 70, "0.3")}
+    # Methods are drawn over the inputs (an untrained supervisor puts everything in one spot); inputs and
+    # methods are named in the legend, so that coinciding points never hide each other's labels.
+    input_markers = iter(["s", "D", "P", "X", "v"])
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     n_method = 0
     for name, (x, y) in points.items():
         kind = kinds.get(name, "method")
-        if kind == "method":
-            marker, s, color = "o", 60, cycle[n_method % len(cycle)]
-            n_method += 1
+        if kind == "text":
+            ax.scatter([x], [y], marker="*", s=220, color="black", zorder=5)
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(7, 6), fontsize=9, color="0.15")
+        elif kind == "input":
+            ax.scatter([x], [y], marker=next(input_markers, "s"), s=110, color="0.6", zorder=3, label=name)
         else:
-            marker, s, color = markers[kind]
-        ax.scatter([x], [y], marker=marker, s=s, color=color, zorder=3, label=name if kind == "method" else None)
-        if kind != "method":
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9, color=color)
+            ax.scatter([x], [y], marker="o", s=45, color=cycle[n_method % len(cycle)], zorder=4, label=name,
+                       edgecolors="white", linewidths=0.6)
+            n_method += 1
     ax.set_xlabel("along PAN prompt − MS prompt")
     ax.set_ylabel("towards the HRMS prompt")
     ax.set_title("supervisor embeddings, plane of the three text anchors", fontsize=10)
     ax.set_aspect("equal", adjustable="datalim")
-    if n_method:
+    if len(points) > 3:
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     return fig

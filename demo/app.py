@@ -70,8 +70,8 @@ LAMBDA_EPOCHS = 300
 TABLE_SECTIONS = (("metrics-full", "full resolution, QNR family"), ("metrics-reprojected", "full resolution, reprojected"),
                   ("metrics-reference", "with ground truth"),
                   ("metrics-reduced", "reduced resolution (Wald)"), ("metrics-supervisor", "CLIPPan supervisor"))
-CSS = ("#status {padding: 4px 10px; border-radius: 6px; background: var(--block-background-fill);}"
-       " #facts {min-height: 5em;} .tight {gap: 6px !important;}"
+CSS = ("#status {padding: 4px 10px; border-left: 4px solid var(--color-accent); background: var(--block-background-fill);}"
+       " #scene-info {min-height: 5em;} .tight {gap: 6px !important;}"
        " #full .grid-wrap, #crops .grid-wrap {max-height: none !important; overflow: visible !important;}")
 NOTHING_RUNNING = "Nothing is running: Stop ends a comparison while it runs."
 
@@ -460,7 +460,7 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
                 source = gr.Dropdown(scene_sources(), value=DEFAULT_SOURCE, label="Scene", elem_id="source")
                 with gr.Accordion("Your files: upload, sensor, band names", open=False, elem_id="upload-box") as upload_box:
                     files = gr.File(label="One .mat/.h5 scene, or two GeoTIFFs (MS + PAN)", file_count="multiple",
-                                    file_types=[".mat", ".h5", ".hdf5", ".tif", ".tiff"], elem_id="uploads", height=110)
+                                    file_types=[".mat", ".h5", ".hdf5", ".tif", ".tiff"], elem_id="uploads", height=150)
                     sensor = gr.Dropdown(sensors, value=AUTO_SENSOR, elem_id="sensor", label=uploads.SENSOR_LABEL,
                                          info="'from file': what the file says, else its name (WV3_…, landsat…)")
                     bands = gr.Textbox(label=uploads.BANDS_LABEL, elem_id="bands", placeholder="e.g. blue, green, red",
@@ -470,8 +470,8 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
                 load_status = gr.Markdown(elem_id="load-status")
                 methods = gr.CheckboxGroup(method_options, value=default_methods, label="Methods", elem_id="methods")
                 with gr.Row():
-                    run_btn = gr.Button("Run comparison", variant="primary", elem_id="run")
-                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
+                    run_btn = gr.Button("Run comparison", variant="primary", elem_id="run", scale=3, min_width=120)
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=70)
                 run_status = gr.Markdown(elem_id="run-status")
                 with gr.Accordion("Method options", open=False):
                     lambda_epochs = gr.Slider(0, 500, value=LAMBDA_EPOCHS, step=1, elem_id="lambda-epochs",
@@ -489,7 +489,7 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
                                        elem_id="supervisor-file", height=90)
                     sup_path = gr.Textbox(label="…or its path on this machine", elem_id="supervisor-path")
             with gr.Column(scale=3):
-                info = gr.Markdown(elem_id="facts")
+                info = gr.Markdown(elem_id="scene-info")
                 with gr.Row():
                     composite = gr.Dropdown([], label="Bands shown", elem_id="composite")
                     left = gr.Dropdown([], label="Swipe: left", elem_id="left")
@@ -567,8 +567,8 @@ def build_app(checkpoint_dir: str | Path | None = None) -> gr.Blocks:
         run_event.then(results, [session, composite, row, col, size], result_outputs)
 
         def stop(sess):
-            if stop_run(sess):
-                return gr.update(), "Stopping: the worker process is being ended…"
+            if stop_run(sess):  # the run's own handler now reports what finished and what was cancelled
+                return gr.update(), gr.update()
             return NOTHING_RUNNING, NOTHING_RUNNING
 
         # Stop ends the worker process; the run's own handler then reports what finished and shows it.

@@ -7,6 +7,7 @@ loading itself is :func:`clippan_kit.io.load_scene`'s.
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Sequence
@@ -88,11 +89,11 @@ def scene_from_files(paths: Sequence[str | Path], sensor: str | None = None,
 
     try:
         if len(paths) == 1 and suffixes[0] in SCENE_SUFFIXES:
-            return attempt(lambda s: load_scene(paths[0], sensor=s, **options))
+            return attempt(lambda s: load_scene(paths[0], sensor=s, **options)).replace(name=upload_name(paths))
         if len(paths) == 2 and all(s in RASTER_SUFFIXES for s in suffixes):
             a, b = (raster_info(p) for p in paths)
             if a.georeferenced and b.georeferenced:
-                return attempt(lambda s: load_scene(paths, sensor=s, **options))
+                return attempt(lambda s: load_scene(paths, sensor=s, **options)).replace(name=upload_name(paths))
             pixels = [i.shape[1] * i.shape[2] for i in (a, b)]
             if pixels[0] == pixels[1]:
                 raise SceneError(f"{paths[0].name} and {paths[1].name} have the same size: cannot tell the PAN from the MS")
@@ -102,12 +103,23 @@ def scene_from_files(paths: Sequence[str | Path], sensor: str | None = None,
             chosen = sensor or guess
             return scene_from_arrays(read_raster(pan.path), read_raster(ms.path), chosen,
                                      n_bands=None if chosen else ms.shape[0], bands=bands if chosen else None,
-                                     name=ms.path.stem, source=f"{pan.path.name} + {ms.path.name}")
+                                     name=upload_name(paths), source=f"{pan.path.name} + {ms.path.name}")
     except SceneError as err:
         raise SceneError(page_message(err, paths)) from None
     names = ", ".join(p.name for p in paths)
     raise SceneError(f"cannot build a scene from {names}: upload one .mat/.h5 scene file, "
                      "or exactly two GeoTIFFs (MS and PAN)")
+
+
+def upload_name(paths: Sequence[str | Path]) -> str:
+    """The scene name of an upload: the file stem, or what the stems share (``landsat_ms`` + ``landsat_pan``
+    → ``landsat``); ``upload`` for generic names (``ms.tif`` + ``pan.tif``; uploads sit in random folders,
+    whose names say nothing)."""
+    stems = [Path(p).stem for p in paths]
+    if len(stems) == 1:
+        return stems[0]
+    common = os.path.commonprefix(stems).strip("_-. ")
+    return common or "upload"
 
 
 # Library phrasing (Python keywords, command-line options) → what to do on the page.
