@@ -272,15 +272,16 @@ def test_geotiff_pair_upload_with_band_names(browser, server, tmp_path):
         _open_uploads(page)
         page.set_input_files("#uploads input[type=file]", [str(p) for p in _landsat_like_pair(tmp_path)])
         _wait_uploaded(page, "pan.tif")
+        _choose(page, "source", "Upload files")
         _choose(page, "sensor", "landsat8")
         page.click("#load")
-        status = _wait_status(page, "the MS file has 3 bands", 60)
+        status = _wait_status(page, "the MS file has 3 bands", RUN_S)
         assert "MS band names" in status and "bands=[" not in status and "/tmp/" not in status, status
         assert "No scene loaded" in page.inner_text("#scene-info")
         _shot(page, "02-upload-needs-band-names")
         page.fill("#bands textarea, #bands input", "blue, green, red")
         page.click("#load")
-        _wait_status(page, "Loaded upload", 60)
+        _wait_status(page, "Loaded upload", RUN_S)
         _loaded_images(page, "#swipe img", 2)
         info = page.inner_text("#scene-info")
         assert "Landsat 8/9 OLI" in info and "blue, green, red" in info and "PAN 256×256" in info, info
@@ -307,8 +308,9 @@ def test_bad_upload_then_run_says_there_is_no_scene(browser, server, tmp_path):
         _open_uploads(page)
         page.set_input_files("#uploads input[type=file]", str(bad))
         _wait_uploaded(page, "not_a_scene.mat")
+        _choose(page, "source", "Upload files")  # (the upload selects it too; do not race that event)
         page.click("#load")
-        status = _wait_status(page, "Error", 60)
+        status = _wait_status(page, "Error", RUN_S)
         assert "not_a_scene.mat" in status and "/tmp/" not in status, status
         assert "Traceback" not in status
         assert "No scene loaded" in page.inner_text("#scene-info")
@@ -322,7 +324,7 @@ def test_bad_upload_then_run_says_there_is_no_scene(browser, server, tmp_path):
         # The page still works: the built-in scene loads and runs.
         _choose(page, "source", "Built-in synthetic scene")
         page.click("#load")
-        _wait_status(page, "Loaded", 60)
+        _wait_status(page, "Loaded", RUN_S)
         _set_methods(page, {"exp"})
         _run(page, ["EXP (23-tap interpolation)"])
         assert [r[0] for r in _table(page)[1]] == ["EXP (23-tap interpolation)"]
