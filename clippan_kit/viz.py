@@ -10,7 +10,7 @@ import numpy as np
 
 from .sensors import Sensor
 
-__all__ = ["rgb_quicklook", "render", "band_composites", "crop_box", "comparison_figure", "error_map_figure", "mtf_response_figure", "loss_curves_figure", "moving_average"]
+__all__ = ["rgb_quicklook", "render", "band_composites", "crop_box", "comparison_figure", "error_map_figure", "mtf_response_figure", "loss_curves_figure", "moving_average", "embedding_figure"]
 
 
 def rgb_quicklook(image: np.ndarray, rgb: Sequence[int] = (0, 1, 2), percentiles=(2, 98), reference=None) -> np.ndarray:
@@ -255,3 +255,39 @@ def render(image: np.ndarray, bands: Sequence[int] | None = None, *, reference: 
         if k > 1:
             out = out.repeat(k, axis=0).repeat(k, axis=1)
     return out
+
+
+def embedding_figure(points: Mapping[str, tuple[float, float]], kinds: Mapping[str, str], *, size: float = 4.2):
+    """The 2-D embedding view of :func:`clippan_kit.compare.supervisor_report`: the three text anchors
+    (stars, joined as a triangle), the MS / PAN / ground-truth embeddings (squares) and each fused image's
+    (dots), in the plane of the anchors. Returns a matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(size * 1.45, size), layout="constrained", dpi=100)
+    text = [k for k in points if kinds.get(k) == "text"]
+    if len(text) == 3:
+        tri = np.array([points[k] for k in (*text, text[0])])
+        ax.plot(tri[:, 0], tri[:, 1], color="0.75", lw=1, zorder=1)
+    # Methods are drawn over the inputs (an untrained supervisor puts everything in one spot); inputs and
+    # methods are named in the legend, so that coinciding points never hide each other's labels.
+    input_markers = iter(["s", "D", "P", "X", "v"])
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    n_method = 0
+    for name, (x, y) in points.items():
+        kind = kinds.get(name, "method")
+        if kind == "text":
+            ax.scatter([x], [y], marker="*", s=220, color="black", zorder=5)
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(7, 6), fontsize=9, color="0.15")
+        elif kind == "input":
+            ax.scatter([x], [y], marker=next(input_markers, "s"), s=110, color="0.6", zorder=3, label=name)
+        else:
+            ax.scatter([x], [y], marker="o", s=45, color=cycle[n_method % len(cycle)], zorder=4, label=name,
+                       edgecolors="white", linewidths=0.6)
+            n_method += 1
+    ax.set_xlabel("along PAN prompt − MS prompt")
+    ax.set_ylabel("towards the HRMS prompt")
+    ax.set_title("supervisor embeddings, plane of the three text anchors", fontsize=10)
+    ax.set_aspect("equal", adjustable="datalim")
+    if len(points) > 3:
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    return fig
