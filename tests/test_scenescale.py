@@ -125,3 +125,117 @@ def test_backbone_blockwise_equals_tiled_inference(pair_files, tmp_path):
     got = _read(out)[0]
     err = np.abs(got - ref) / np.abs(ref).max()
     assert err.max() < 1e-5  # float32 network, different summation order per block
+
+
+# ----------------------------------------------------------------------------- distributed
+def _dask_cli():
+    import shutil
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("dask")
+    return str(exe) if exe.exists() else shutil.which("dask")
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A scheduler and two single-threaded worker processes on 127.0.0.1, started as the CLI does."""
+    import os
+    import subprocess
+    import time
+    from pathlib import Path
+
+    exe = _dask_cli()
+    if exe is None:
+        pytest.skip("the dask command-line tool is not installed")
+    d = tmp_path_factory.mktemp("dask")
+    sched_file = d / "scheduler.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]))
+    procs = [subprocess.Popen([exe, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(sched_file)], env=env, cwd=d,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(300):
+            if sched_file.exists() and sched_file.stat().st_size:
+                break
+            time.sleep(0.1)
+        for _ in range(2):
+            procs.append(subprocess.Popen([exe, "worker", "--scheduler-file", str(sched_file), "--nthreads", "1",
+                                           "--no-dashboard", "--host", "127.0.0.1"], env=env, cwd=d,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        import json
+
+        from distributed import Client
+
+        address = json.loads(sched_file.read_text())["address"]
+        with Client(address) as c:
+            c.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["gsa", "bdsd"])
+def test_existing_cluster_with_two_worker_processes_gives_identical_output(pair_files, tmp_path, dask_cluster, method):
+    pan_path, ms_path = pair_files
+    single = _read(fuse_blockwise(ms_path, pan_path, method, tmp_path / "one.tif", sensor=SENSOR, chunks=BLOCK,
+                                  progress=False))[0]
+    dist = _read(fuse_blockwise(ms_path, pan_path, method, tmp_path / "two.tif", sensor=SENSOR, chunks=BLOCK,
+                                scheduler=dask_cluster, progress=False))[0]
+    np.testing.assert_array_equal(dist, single)
+
+
+@pytest.mark.slow
+def test_local_cluster_workers_give_identical_output_with_nodata(nodata_files, tmp_path):
+    pan_path, ms_path = nodata_files
+    single = _read(fuse_blockwise(ms_path, pan_path, "mtf-glp-hpm-r", tmp_path / "one.tif", sensor=SENSOR,
+                                  chunks=BLOCK, progress=False))[0]
+    dist = _read(fuse_blockwise(ms_path, pan_path, "mtf-glp-hpm-r", tmp_path / "two.tif", sensor=SENSOR,
+                                chunks=BLOCK, workers=2, progress=False))[0]
+    np.testing.assert_array_equal(dist, single)
+
+
+# ----------------------------------------------------------------------------- metrics
+@pytest.mark.parametrize("method", ["exp", "bdsd", "mtf-glp-hpm-r"])
+def test_blockwise_full_resolution_indices_equal_the_in_memory_ones(pair_files, tmp_path, method):
+    from clippan_kit.metrics import full_resolution_metrics
+    from clippan_kit.scenescale import BLOCKWISE_METRICS, evaluate_blockwise
+
+    pan_path, ms_path = pair_files
+    scene = load_geotiff_pair(pan_path, ms_path, SENSOR)
+    out = fuse_blockwise(ms_path, pan_path, method, tmp_path / "f.tif", sensor=SENSOR, chunks=BLOCK, progress=False)
+    fused = _read(out)[0]
+    ref = full_resolution_metrics(fused, scene)
+    got = evaluate_blockwise(out, ms_path, pan_path, sensor=SENSOR, chunks=2 * BLOCK, progress=False)
+    for key in BLOCKWISE_METRICS:
+        assert got[key] == pytest.approx(ref[key], abs=1e-9), key
+    if method == "exp":
+        assert got["D_lambda"] == pytest.approx(0.0, abs=1e-8)  # 0 by construction, up to the float32 file
+    else:
+        assert got["D_s"] > 0.005 and got["D_lambda_K"] > 0.001
+
+
+@pytest.mark.slow
+def test_blockwise_indices_with_nodata_on_two_workers(nodata_files, tmp_path):
+    from clippan_kit.metrics import full_resolution_metrics
+    from clippan_kit.scenescale import BLOCKWISE_METRICS, evaluate_blockwise
+
+    pan_path, ms_path = nodata_files
+    scene = load_geotiff_pair(pan_path, ms_path, SENSOR)
+    fused = fuse(scene, "gsa")  # finite everywhere, as the in-memory path scores it
+    with rasterio.open(pan_path) as src:
+        profile = dict(src.profile, count=4, nodata=None)
+    with rasterio.open(tmp_path / "f.tif", "w", **profile) as dst:
+        dst.write(fused)
+    ref = full_resolution_metrics(fused, scene)
+    got = evaluate_blockwise(tmp_path / "f.tif", ms_path, pan_path, sensor=SENSOR, chunks=BLOCK, workers=2,
+                             progress=False)
+    for key in BLOCKWISE_METRICS:  # 1e-7: Scene.filled's fill means are float32 (ours float64)
+        assert got[key] == pytest.approx(ref[key], abs=1e-7), key

@@ -15,5 +15,6 @@ Example:
 """
 from .fuse import DEFAULT_BLOCK, fuse_blockwise
 from .lazy import LazyPair, open_pair
+from .metrics import BLOCKWISE_METRICS, evaluate_blockwise
 
-__all__ = ["open_pair", "LazyPair", "fuse_blockwise", "DEFAULT_BLOCK"]
+__all__ = ["open_pair", "LazyPair", "fuse_blockwise", "evaluate_blockwise", "BLOCKWISE_METRICS", "DEFAULT_BLOCK"]

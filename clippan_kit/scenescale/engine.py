@@ -84,7 +84,7 @@ def executor(workers: int | None = None, scheduler: str | None = None, *, thread
             client = stack.enter_context(Client(scheduler))
         else:
             cluster = stack.enter_context(LocalCluster(n_workers=int(workers), threads_per_worker=threads_per_worker,
-                                                       processes=True, dashboard_address=None))
+                                                       processes=True, dashboard_address=":0"))
             client = stack.enter_context(Client(cluster))
         client.run(_init_worker, threads_per_worker)
         yield Executor(client, in_flight)

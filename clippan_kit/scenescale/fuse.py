@@ -90,12 +90,18 @@ def _blocks(pair: LazyPair, chunks: int | None) -> list[Window]:
     return block_grid(pair.shape, block)
 
 
+def ordered(results, windows: list[Window]) -> list:
+    """Block results in grid order, whatever order a cluster returned them in: merged statistics
+    then round identically in every run, so distributed output equals the single-process one bit for bit."""
+    got = dict(results)
+    return [got[w] for w in windows]
+
+
 def prepare_reader(pair: LazyPair, windows: list[Window], ex: Executor, progress: bool) -> BlockReader:
     """A :class:`BlockReader` for the pair, with fill values from a nodata pass when one is needed."""
     fill: FillValues | None = None
     if pair.may_have_nodata:
-        parts = [p for _, p in ex.map(_fill_task, pair, windows, desc="nodata scan", progress=progress)]
-        fill = combine_fill(parts)
+        fill = combine_fill(ordered(ex.map(_fill_task, pair, windows, desc="nodata scan", progress=progress), windows))
     return BlockReader(pair, fill)
 
 
@@ -152,8 +158,8 @@ def fuse_blockwise(
         reader = prepare_reader(pair, windows, ex, progress)
         ctx = _Ctx(reader, bm)
         if bm.needs_stats:
-            parts = [p for _, p in ex.map(_stats_task, ctx, windows, desc=f"{bm.name} statistics", progress=progress)]
-            ctx.stats = bm.combine(parts)
+            parts = ex.map(_stats_task, ctx, windows, desc=f"{bm.name} statistics", progress=progress)
+            ctx.stats = bm.combine(ordered(parts, windows))
         with open_writer(out_path, pair, dtype=dtype, cog=cog) as out:
             for win, (block, valid) in ex.map(_apply_task, ctx, windows, desc=f"fusing ({bm.name})", progress=progress):
                 out.write(win, block, valid)

@@ -148,6 +148,16 @@ class LazyPair:
         """(B, len(rows), len(cols)) float64 MS at those MS-grid indices; nodata as NaN."""
         return self._mask(gather(self.ms.data, rows, cols), self.ms_nodata)
 
+    def crop(self, height: int, width: int) -> "LazyPair":
+        """The top-left ``height`` x ``width`` PAN pixels (multiples of the ratio), as ``Scene.crop(0, 0, ...)``."""
+        from dataclasses import replace
+
+        r = self.ratio
+        if height % r or width % r:
+            raise ValueError(f"crop sizes must be multiples of the ratio {r}")
+        return replace(self, pan=self.pan.isel(y=slice(0, height), x=slice(0, width)),
+                       ms=self.ms.isel(y=slice(0, height // r), x=slice(0, width // r)))
+
     def to_scene(self) -> Scene:
         """The whole pair read into an in-memory :class:`Scene` (small scenes, tests)."""
         H, W = self.shape
