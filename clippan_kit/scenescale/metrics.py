@@ -32,7 +32,7 @@ from ..wald import interp23tap, mtf_filter
 from .blocks import MTF_HALO, BlockReader, Window, clamp, wrap, _runs
 from .engine import executor
 from .fuse import DEFAULT_BLOCK, ordered, prepare_reader
-from .lazy import LazyPair, gather, open_pair, open_raster
+from .lazy import FileWindow, LazyPair, open_pair, open_raster
 
 __all__ = ["evaluate_blockwise", "BLOCKWISE_METRICS"]
 
@@ -50,11 +50,11 @@ def _mirror(start: int, stop: int, n: int) -> np.ndarray:
 class _Eval:
     """Per-window sums of block qualities (picklable context of the evaluation tasks)."""
 
-    def __init__(self, reader: BlockReader, fused, fill_fused: np.ndarray):
+    def __init__(self, reader: BlockReader, fused: FileWindow, fill_fused: np.ndarray):
         self.rd, self.fused, self.fill_fused = reader, fused, fill_fused
 
     def fused_at(self, rows, cols) -> np.ndarray:
-        f = gather(self.fused.data, rows, cols).astype(np.float64)
+        f = self.fused.read(rows, cols).astype(np.float64)
         bad = ~np.isfinite(f)
         return np.where(bad, self.fill_fused[:, None, None], f) if bad.any() else f
 
@@ -150,13 +150,12 @@ def evaluate_blockwise(
     h, w = H - H % Q_BLOCK, W - W % Q_BLOCK
     if (h, w) != (H, W):
         pair = pair.crop(h, w)
-        fused = fused.isel(y=slice(0, h), x=slice(0, w))
     unit = int(np.lcm(Q_BLOCK, pair.ratio))
     block = max(unit, int(chunks or DEFAULT_BLOCK) // unit * unit)
     windows = [Window(y, min(y + block, h), x, min(x + block, w)) for y in range(0, h, block) for x in range(0, w, block)]
     with executor(workers, scheduler) as ex:
         reader = prepare_reader(pair, windows, ex, progress)
         fill = np.asarray(reader.fill.ms if reader.fill is not None else np.zeros(pair.n_bands))
-        ctx = _Eval(reader, fused, fill)
+        ctx = _Eval(reader, FileWindow(str(fused_path), 0, 0), fill)
         parts = ordered(ex.map(_eval_task, ctx, windows, desc="full-resolution indices", progress=progress), windows)
     return indices_from_sums(parts)
