@@ -106,6 +106,7 @@ def _tree_rss(pid: int) -> int:
 
 def _child(job: dict, queue) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("GDAL_CACHEMAX", "256")  # MB; GDAL's default (5% of RAM) would count in the RSS
     import torch
 
     torch.set_num_threads(job.get("threads", 1))

@@ -127,6 +127,40 @@ def test_backbone_blockwise_equals_tiled_inference(pair_files, tmp_path):
     assert err.max() < 1e-5  # float32 network, different summation order per block
 
 
+def test_lambda_pnn_blocks_match_tiled_inference_within_its_global_pooling(pair_files, tmp_path):
+    """λ-PNN's CBAM pools over its whole input, so blocks (like fuse_scene's tiles) see their own
+    context: equal only approximately (measured 3.6e-5 of full scale with 128² blocks on 512²)."""
+    from clippan_kit.infer import fuse_scene
+    from clippan_kit.models import create_model
+
+    pan_path, ms_path = pair_files
+    scene = load_geotiff_pair(pan_path, ms_path, SENSOR)
+    torch.manual_seed(0)
+    model = create_model("lambda_pnn", 4, 4, size="small").eval()
+    ref = fuse_scene(model, scene, progress=False)
+    got = _read(fuse_blockwise(ms_path, pan_path, model, tmp_path / "l.tif", sensor=SENSOR, chunks=128,
+                               progress=False))[0]
+    assert np.abs(got - ref).max() / np.abs(ref).max() < 2e-4
+    assert np.abs(got - ref).max() > 0  # not the same computation: per-block pooling
+
+
+def test_cog_output_and_integer_dtype_rounds(pair_files, tmp_path):
+    from clippan_kit.scenescale import needs_blockwise
+
+    pan_path, ms_path = pair_files
+    assert not needs_blockwise(pan_path) and needs_blockwise(pan_path, threshold=SIZE * SIZE - 1)
+    scene = load_geotiff_pair(pan_path, ms_path, SENSOR)
+    out = fuse_blockwise(ms_path, pan_path, "brovey", tmp_path / "c.tif", sensor=SENSOR, chunks=BLOCK, cog=True,
+                         dtype="uint16", progress=False)
+    with rasterio.open(out) as src:
+        assert src.dtypes[0] == "uint16" and src.block_shapes[0] == (256, 256)
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        got = src.read()
+    ref = np.clip(np.rint(fuse(scene, "brovey")), 0, 65535)
+    assert np.abs(got.astype(float) - ref).max() <= 1  # rounding of values within float error of .5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.tif"]  # no temporary left behind
+
+
 # ----------------------------------------------------------------------------- distributed
 def _dask_cli():
     import shutil

@@ -13,8 +13,9 @@ Example:
     >>> from clippan_kit.scenescale import fuse_blockwise
     >>> fuse_blockwise("ms.tif", "pan.tif", "mtf-glp-hpm-r", "fused.tif", sensor="wv3", workers=2)
 """
-from .fuse import DEFAULT_BLOCK, fuse_blockwise
+from .fuse import AUTO_BLOCKWISE_PIXELS, DEFAULT_BLOCK, fuse_blockwise, needs_blockwise
 from .lazy import LazyPair, open_pair
 from .metrics import BLOCKWISE_METRICS, evaluate_blockwise
 
-__all__ = ["open_pair", "LazyPair", "fuse_blockwise", "evaluate_blockwise", "BLOCKWISE_METRICS", "DEFAULT_BLOCK"]
+__all__ = ["open_pair", "LazyPair", "fuse_blockwise", "evaluate_blockwise", "BLOCKWISE_METRICS", "DEFAULT_BLOCK",
+           "AUTO_BLOCKWISE_PIXELS", "needs_blockwise"]

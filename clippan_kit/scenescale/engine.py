@@ -86,5 +86,5 @@ def executor(workers: int | None = None, scheduler: str | None = None, *, thread
             cluster = stack.enter_context(LocalCluster(n_workers=int(workers), threads_per_worker=threads_per_worker,
                                                        processes=True, dashboard_address=":0"))
             client = stack.enter_context(Client(cluster))
-        client.run(_init_worker, threads_per_worker)
+            client.run(_init_worker, threads_per_worker)  # our workers only: an existing cluster keeps its settings
         yield Executor(client, in_flight)

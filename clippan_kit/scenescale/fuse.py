@@ -26,9 +26,20 @@ from .lazy import LazyPair, open_pair
 from .methods import BlockMethod, block_method
 from .writer import open_writer
 
-__all__ = ["fuse_blockwise", "DEFAULT_BLOCK", "resolve_method", "prepare_reader"]
+__all__ = ["fuse_blockwise", "DEFAULT_BLOCK", "AUTO_BLOCKWISE_PIXELS", "needs_blockwise", "resolve_method", "prepare_reader"]
 
 DEFAULT_BLOCK = 1024  # PAN pixels; a multiple of 32 * ratio for ratios 2, 4, 8 (block metrics exact) and of the tiles
+# Above this many PAN pixels the in-memory path needs more than ~3 GiB for MTF-GLP-HPM-R on 4 bands
+# (5.4 GiB at 4096², benchmarks/results/scenescale.md): the CLI switches to block-wise fusion.
+AUTO_BLOCKWISE_PIXELS = 3072 * 3072
+
+
+def needs_blockwise(pan_path: str | Path, threshold: int = AUTO_BLOCKWISE_PIXELS) -> bool:
+    """True when the PAN file has more than ``threshold`` pixels (read from its header only)."""
+    from ..io.geotiff import raster_info
+
+    _, rows, cols = raster_info(pan_path).shape
+    return rows * cols > threshold
 
 
 @dataclass
