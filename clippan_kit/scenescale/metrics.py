@@ -8,15 +8,19 @@ whole-image ones (:func:`clippan_kit.metrics.full_resolution_metrics`) to float 
 
 * D_λ (toolbox 1.0, expanded): mean over band pairs of |mean Q(F_i, F_j) - mean Q(EXP_i, EXP_j)|;
 * D_s (toolbox 1.0, expanded): mean over bands of |mean Q(F_b, P) - mean Q(EXP_b, interp23tap(imresize(P, 1/r)))|;
-* QNR = (1 - D_λ)(1 - D_s); D_λ^(K) = 1 - mean Q2n(MTF-filtered F, EXP) (toolbox rounding); HQNR.
+* QNR = (1 - D_λ)(1 - D_s); D_λ^(K) = 1 - mean Q2n(MTF-filtered F, EXP) (toolbox rounding); HQNR;
+* D_ρ (λ-PNN): mean over valid pixels and bands of 1 - rho(F_b, P), a per-pixel sum.
 
 Every image term is computed per window with the exact halos of :mod:`clippan_kit.scenescale.blocks`
 (EXP: circular 12 MS pixels; MTF filter of F: replicated 20 PAN pixels; MATLAB ``imresize``: mirrored
-2 MS pixels). Not yet block-wise: D_ρ and the reprojected R-* indices (their co-registration shift
-is a global estimate over the whole image; see the report of issue 14).
+2 MS pixels; D_ρ's local correlation: 2 ceil(r/2) PAN pixels clipped at the scene border, where the whole
+image pads with zeros). Not yet block-wise: the reprojected R-Q2n, R-Q, R-SAM, R-ERGAS (their per-band
+co-registration phase is a global estimate, itself a sum of per-block correlation maps, then a sliding-window
+Q with mirrored borders at MS scale).
 """
 from __future__ import annotations
 
+from math import ceil
 from pathlib import Path
 from typing import Sequence
 
@@ -27,6 +31,7 @@ from ..metrics._common import to_dn
 from ..metrics._resize import imresize_down
 from ..metrics.q2n import q2n_map_torch
 from ..metrics.qnr import _block_q, _pairwise_q
+from ..metrics.reprojected import local_correlation_torch
 from ..sensors import Sensor
 from ..wald import interp23tap, mtf_filter
 from .blocks import MTF_HALO, BlockReader, Window, clamp, wrap, _runs
@@ -36,7 +41,7 @@ from .lazy import FileWindow, LazyPair, open_pair, open_raster
 
 __all__ = ["evaluate_blockwise", "BLOCKWISE_METRICS"]
 
-BLOCKWISE_METRICS = ("D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR")
+BLOCKWISE_METRICS = ("D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR", "D_rho")
 Q_BLOCK = 32  # the toolbox's block side (PAN pixels)
 
 
@@ -90,8 +95,18 @@ class _Eval:
         filtered = mtf_filter(f_halo, s.gnyq_ms, rd.r)[:, p:p + win.shape[0], p:p + win.shape[1]]
         scale = lambda t: to_dn(t, rd.pair.max_value, s.bits)  # noqa: E731
         qmap = q2n_map_torch(scale(T(filtered)), scale(te), block_size=Q_BLOCK, quantize_mode="round", ddof=1)
+        # D_ρ: local correlation (2w windows, zero padding at the scene border) on the block plus
+        # 2w pixels of context clipped at the scene border, so the border padding is the whole image's.
+        wr, k = ceil(rd.r / 2), 2 * ceil(rd.r / 2)
+        cy0, cy1, cx0, cx1 = max(0, win.y0 - k), min(rd.H, win.y1 + k), max(0, win.x0 - k), min(rd.W, win.x1 + k)
+        f_ctx = f_halo[:, cy0 - win.y0 + p:cy1 - win.y0 + p, cx0 - win.x0 + p:cx1 - win.x0 + p]
+        pan_ctx = rd.pan(np.arange(cy0, cy1), np.arange(cx0, cx1))
+        rho = local_correlation_torch(T(f_ctx), T(pan_ctx[None]), wr).clamp(-1.0, 1.0)[0].numpy()
+        rho = rho[:, win.y0 - cy0:win.y1 - cy0, win.x0 - cx0:win.x1 - cx0]
+        valid = rd.valid(win)
+        drho = (1.0 - rho).sum() if valid is None else (1.0 - rho[:, valid]).sum()
         return dict(
-            n=nb,
+            n=nb, rho_sum=float(drho), rho_n=int(rho[0].size if valid is None else valid.sum()) * rho.shape[0],
             dl_fus=(_pairwise_q(tf, Q_BLOCK)[0] * nb).numpy(),
             dl_exp=(_pairwise_q(te, Q_BLOCK)[0] * nb).numpy(),
             ds_high=(_block_q(tf, T(pan), Q_BLOCK)[0] * nb).numpy(),
@@ -111,7 +126,9 @@ def indices_from_sums(parts: list[dict]) -> dict[str, float]:
     dl = float(np.abs(total["dl_fus"] - total["dl_exp"]).mean())
     ds = float(np.abs(total["ds_high"] - total["ds_low"]).mean())
     dlk = 1.0 - float(total["q2n"])
-    return {"D_lambda": dl, "D_s": ds, "QNR": (1 - dl) * (1 - ds), "D_lambda_K": dlk, "HQNR": (1 - dlk) * (1 - ds)}
+    drho = sum(p["rho_sum"] for p in parts) / sum(p["rho_n"] for p in parts)
+    return {"D_lambda": dl, "D_s": ds, "QNR": (1 - dl) * (1 - ds), "D_lambda_K": dlk, "HQNR": (1 - dlk) * (1 - ds),
+            "D_rho": drho}
 
 
 def evaluate_blockwise(
