@@ -107,8 +107,10 @@ def run_train(args) -> int:
         scenes = [split_scene(s, args.holdout)[0] for s in scenes]
     res = train_supervisor(scenes, out, cfg, base=args.base, pseudo_label=args.pseudo_label,
                            resume=args.resume, device=args.device, progress=not args.quiet)
+    sc = res.supervisor.scale
     print(f"saved {res.checkpoint} ({len(res.history)} steps logged in {res.log_csv}, "
-          f"{res.seconds_per_step:.2f} s/step)")
+          f"{res.seconds_per_step:.2f} s/step); trained at {sc['tile']}-px tiles, tower input {sc['input_size']} px "
+          f"(PAN x{sc['pan_upsampling']:g}, MS x{sc['ms_upsampling']:g}): train Stage II with --tile {sc['tile']}")
     return 0
 
 
