@@ -50,7 +50,8 @@ COMPARISONS = (("U+d", "U", "L_d (paper) vs L_unsup+L_ship"),
                ("U+rand", "U", "control: random direction, L_d's gradient norm"),
                ("U+dS", "U", "spectral direction loss (ours) vs L_unsup+L_ship"),
                ("U+dS", "U+d", "spectral direction loss (ours) vs paper L_d"),
-               ("J+d", "J", "JESSE + L_d vs JESSE"))
+               ("J+d", "J", "JESSE + L_d vs JESSE"),
+               ("U+d", "U+rand", "L_d vs the random direction of the same gradient norm"))
 HIGHER_BETTER = {"Q2n": True, "ERGAS": False, "SAM": False, "HQNR": True, "D_rho": False, "QNR": True}
 RR_KEYS, FR_KEYS = ("Q2n", "ERGAS", "SAM"), ("HQNR", "D_rho", "QNR")
 OUT: list[str] = []
@@ -243,6 +244,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", default="/tmp/clippan_paired")
     p.add_argument("--results", type=Path, help="markdown file the output is appended to")
+    p.add_argument("--raw", type=Path, help="JSON file for the per-seed scores of every arm (for further pairing)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     T0 = time.perf_counter()
@@ -260,7 +262,13 @@ def main(argv=None) -> int:
         outs[name] = run_scene(name, args)
         gates_table(name, outs[name], args)
         tables(name, outs[name], args)
-    emit(f"\nTotal {time.perf_counter() - T0:.0f} s; load average at the end {os.getloadavg()[0]:.1f}.")
+    cpu = time.process_time()
+    emit(f"\nTotal {time.perf_counter() - T0:.0f} s wall, {cpu:.0f} s CPU of this process; load average at the end "
+         f"{os.getloadavg()[0]:.1f}.")
+    if args.raw:
+        import json
+
+        args.raw.write_text(json.dumps({n: o["results"] for n, o in outs.items()}, indent=1))
     if args.results:
         with open(args.results, "a") as f:
             f.write("\n".join(OUT) + "\n\n")
