@@ -242,7 +242,7 @@ def supervisor_report(checkpoint, scene: Scene, fused: dict[str, np.ndarray], *,
     import torch
     import torch.nn.functional as F
 
-    from .losses.terms import direction_loss_images
+    from .supervisor.direction import direction_loss_images
     from .supervisor import load_supervisor
 
     sup = load_supervisor(checkpoint, n_bands=scene.n_bands).requires_grad_(False)

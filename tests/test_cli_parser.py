@@ -49,7 +49,7 @@ def test_stage1_presets_and_renamed_options_fill_the_config(tmp_path):
     args = parser.parse_args(["train-supervisor", "--scene", "x.mat", "--out", str(tmp_path / "s.pt"),
                               "--preset", "paper"])
     cfg = _config(args)
-    assert (cfg.steps, cfg.batch_size, cfg.tile_size, cfg.input_size) == (1000, 32, 128, 128)
+    assert (cfg.steps, cfg.batch_size, cfg.tile_size, cfg.input_size) == (1000, 32, 64, 128)
     args = parser.parse_args(["train-supervisor", "--scene", "x.mat", "--out", str(tmp_path / "s.pt"), "--iterations", "3",
                               "--tile", "64", "--no-amp", "--input-size", "base", "--hrms-prompt", "khan"])
     cfg = _config(args)

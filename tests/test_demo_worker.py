@@ -255,7 +255,7 @@ def supervisor_ckpt(tmp_path_factory):
 def test_supervisor_report_scores_each_fused_image(supervisor_ckpt):
     import torch
 
-    from clippan_kit.losses.terms import direction_loss_images
+    from clippan_kit.supervisor.direction import direction_loss_images
     from clippan_kit.supervisor import load_supervisor
 
     scene = default_scene(64)

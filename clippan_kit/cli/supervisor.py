@@ -71,8 +71,13 @@ def register(sub) -> None:
     add_scene_options(e, several=True)
     e.add_argument("--pseudo-label", default="bdsd", choices=["bdsd", "reference"],
                    help="HRMS images scored: BDSD-PC fusions or the scene's ground truth")
-    e.add_argument("--tile", type=int, default=128, help="tile side in PAN pixels (default 128)")
+    e.add_argument("--tile", type=int, default=None,
+                   help="tile side in PAN pixels (default: the tile size the supervisor was trained on, else 64)")
     e.add_argument("--max-tiles", type=int, default=64, help="at most this many grid tiles per scene (default 64)")
+    e.add_argument("--gate-batches", type=int, default=20,
+                   help="batches for the gradient-alignment gate (cosine with an oracle L1-to-GT gradient); 0 skips it")
+    e.add_argument("--variant", default="paper", choices=["paper", "spectral"],
+                   help="direction loss the quality gates score: CLIPPan's L_d or our spectral variant")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=run_evaluate)
 
@@ -101,8 +106,10 @@ def run_train(args) -> int:
         scenes = [split_scene(s, args.holdout)[0] for s in scenes]
     res = train_supervisor(scenes, out, cfg, base=args.base, pseudo_label=args.pseudo_label,
                            resume=args.resume, device=args.device, progress=not args.quiet)
+    sc = res.supervisor.scale
     print(f"saved {res.checkpoint} ({len(res.history)} steps logged in {res.log_csv}, "
-          f"{res.seconds_per_step:.2f} s/step)")
+          f"{res.seconds_per_step:.2f} s/step); trained at {sc['tile']}-px tiles, tower input {sc['input_size']} px "
+          f"(PAN x{sc['pan_upsampling']:g}, MS x{sc['ms_upsampling']:g}): train Stage II with --tile {sc['tile']}")
     return 0
 
 
@@ -114,16 +121,23 @@ def run_evaluate(args) -> int:
     from ..supervisor.evaluate import supervisor_metrics
     from ..supervisor.train import hrms_targets
 
+    from ..supervisor.gates import format_gates, gate_tiles, quality_gates
+
     scenes = load_scenes_from_args(args)
     sup = load_supervisor(args.checkpoint, n_bands=scenes[0].n_bands)
-    tiles = [grid_tiles(s, args.tile, max_tiles=args.max_tiles) for s in scenes]
+    tile = args.tile or (sup.scale or {}).get("tile", 64)
+    tiles = [grid_tiles(s, tile, max_tiles=args.max_tiles) for s in scenes]
     ref = None if any(t.reference is None for t in tiles) else torch.cat([t.reference for t in tiles])
     tiles = Tiles(torch.cat([t.ms for t in tiles]), torch.cat([t.pan for t in tiles]), ref)
     hrms = hrms_targets(tiles, resolve_pseudo_label_fn(args.pseudo_label, sup.sensor))
     m = supervisor_metrics(sup, tiles, hrms)
+    gtiles, gsource = gate_tiles(scenes, tile, args.max_tiles)
+    gates = None if gtiles is None else quality_gates(sup, gtiles, variant=args.variant, grad_batches=args.gate_batches)
     if args.json:
-        print(json.dumps({"checkpoint": args.checkpoint, "metrics": m}))
+        print(json.dumps({"checkpoint": args.checkpoint, "tile": tile, "scale": sup.scale, "metrics": m,
+                          "gates": gates, "gates_on": gsource}))
     else:
         for k, v in m.items():
             print(f"{k:<18} {v:.4f}")
+        print(f"gates on {gsource}:\n{format_gates(gates)}" if gates is not None else f"no quality gates: {gsource}")
     return 0

@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..losses.terms import direction_loss_images  # the one image-level L_d, re-exported here
 from ..wald import interp23tap
 from .data import Tiles
+from .direction import direction_loss_images  # noqa: F401 - re-exported (notebooks import it from here)
 from .losses import direction_loss
 from .model import CLIPSupervisor
 from .prompts import IMAGE_TYPES

@@ -2,7 +2,9 @@
 
 ``quick`` is the :class:`TrainConfig` default (100 iterations of batch 8: minutes on a CPU with the offline
 default base); ``paper`` is CLIPPan's recipe, 1000 iterations of batch 32 (Liu et al., AAAI 2026,
-"Training Details").
+"Training Details"). Both train on 64-px PAN tiles with a 128-px tower input: the tile of Stage II's
+``quick`` and ``paper`` presets (:data:`clippan_kit.train.presets.PRESETS`), so the supervisor learns at
+the scale it supervises (:mod:`clippan_kit.supervisor.scale`). Both resume through ``--resume``.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from ..registry import Registry
 __all__ = ["STAGE1_PRESETS", "stage1_config"]
 
 STAGE1_PRESETS: Registry[dict[str, Any]] = Registry("Stage I preset", {
-    "quick": {},
-    "paper": {"steps": 1000, "batch_size": 32},
+    "quick": {"steps": 100, "batch_size": 8, "tile_size": 64, "input_size": 128},
+    "paper": {"steps": 1000, "batch_size": 32, "tile_size": 64, "input_size": 128},
 })
 
 

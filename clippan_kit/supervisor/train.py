@@ -26,6 +26,7 @@ from .data import TileSampler, Tiles, resolve_pseudo_label_fn
 from .losses import LossWeights, stage1_loss
 from .model import CLIPSupervisor
 from .prompts import make_prompts
+from .scale import training_scale
 
 __all__ = ["TrainConfig", "TrainResult", "train_supervisor", "build_supervisor", "pick_device", "hrms_targets",
            "output_paths"]
@@ -44,7 +45,9 @@ class TrainConfig:
 
     steps: int = 100
     batch_size: int = 8
-    tile_size: int = 128  # PAN pixels; MS tiles are tile_size / ratio
+    # PAN pixels; MS tiles are tile_size / ratio. 64 = the Stage II tile of the quick and paper presets
+    # (clippan_kit.train.presets), so the supervisor learns at the scale it supervises (supervisor.scale).
+    tile_size: int = 64
     input_size: int | None = 128  # image-tower input side; None = the base's own (224 for ViT-B/32)
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -93,8 +96,10 @@ def build_supervisor(base: FrozenBase, sensor, config: TrainConfig = TrainConfig
     if size is not None and not base.model.visual.__class__.__name__.startswith("Timm") and size != base.image_size:
         log.info("input_size %s ignored: the %s image tower needs %d px", size, base.name, base.image_size)
         size = base.image_size
-    return CLIPSupervisor(base, sensor, make_prompts(config.hrms_prompt), config.ms_input, config.pan_input, size,
-                          config.adapter_reduction, config.adapter_ratio)
+    sup = CLIPSupervisor(base, sensor, make_prompts(config.hrms_prompt), config.ms_input, config.pan_input, size,
+                         config.adapter_reduction, config.adapter_ratio)
+    sup.scale = training_scale(config.tile_size, sensor.ratio, sup.input_size)
+    return sup
 
 
 def hrms_targets(tiles: Tiles, pseudo_label_fn: Callable | None) -> torch.Tensor:
