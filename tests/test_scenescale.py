@@ -273,3 +273,34 @@ def test_blockwise_indices_with_nodata_on_two_workers(nodata_files, tmp_path):
                              progress=False)
     for key in BLOCKWISE_METRICS:  # 1e-7: Scene.filled's fill means are float32 (ours float64)
         assert got[key] == pytest.approx(ref[key], abs=1e-7), key
+
+
+def test_cli_fuse_and_evaluate_take_the_blockwise_path_with_chunks(pair_files, tmp_path, capsys):
+    """`clippan fuse --chunks` writes what the in-memory `clippan fuse` writes; `evaluate --fused --chunks`
+    prints the in-memory indices."""
+    import json
+
+    from clippan_kit.cli import main
+
+    pan_path, ms_path = pair_files
+    common = ["--ms", str(ms_path), "--pan", str(pan_path), "--sensor", SENSOR, "--quiet"]
+    assert main(["fuse", *common, "--method", "gsa", "--out", str(tmp_path / "mem.tif")]) == 0
+    assert main(["fuse", *common, "--method", "gsa", "--chunks", str(BLOCK), "--out", str(tmp_path / "blk.tif")]) == 0
+    assert "block-wise" in capsys.readouterr().out
+    mem, blk = _read(tmp_path / "mem.tif")[0], _read(tmp_path / "blk.tif")[0]
+    assert mem.shape == blk.shape == (4, SIZE, SIZE)
+    np.testing.assert_allclose(blk, mem, atol=2e-6 * float(mem.max()))
+    assert main(["evaluate", *common, "--fused", str(tmp_path / "blk.tif"), "--json"]) == 0
+    ref = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", *common, "--fused", str(tmp_path / "blk.tif"), "--chunks", str(2 * BLOCK), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    for key in got:
+        assert got[key] == pytest.approx(ref[key], abs=1e-9), key
+
+
+def test_cli_blockwise_options_need_a_geotiff_pair(tmp_path, capsys):
+    from clippan_kit.cli import main
+
+    rc = main(["fuse", "--scene", str(tmp_path / "x.mat"), "--method", "exp", "--chunks", "64",
+               "--out", str(tmp_path / "f.tif")])
+    assert rc != 0 and "GeoTIFF pair" in capsys.readouterr().err
