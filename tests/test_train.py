@@ -169,7 +169,7 @@ def test_target_adaptation_selects_distinct_tiles_and_lowers_jesse(wv3):
     adapted, report = adapt(model, wv3, epochs=4, n_tiles=2, tile=64, lr=1e-3, progress=False)
     losses = [h["total"] for h in report["history"]]
     assert report["best_loss"] == min(losses) and min(losses) < losses[0]
-    assert len(report["phases"]) == 8 and not adapted.training
+    assert len(report["shifts"]) == 8 and not adapted.training
 
 
 def test_scene_constants_are_attached_once_and_cut_with_the_tiles(wv3):
@@ -179,13 +179,13 @@ def test_scene_constants_are_attached_once_and_cut_with_the_tiles(wv3):
     data.attach(lambda s, a: jesse_scene_extras(a, s.sensor))
     full = data._arrays[0]
     grid = data.grid(32)  # row-major 4 x 4 tiles of the 128² scene
-    assert grid["rho_threshold"].shape == (16, 8, 32, 32) and grid["phases"].shape == (16, 8, 2)
+    assert grid["rho_threshold"].shape == (16, 8, 32, 32) and grid["shifts"].shape == (16, 8, 2)
     for k in (0, 6, 15):  # each tile's threshold is the whole-scene map at the tile's position
         row, col = k // 4 * 32, k % 4 * 32
         assert np.array_equal(grid["rho_threshold"][k].numpy(), full["rho_threshold"][:, row:row + 32, col:col + 32])
-        assert np.array_equal(grid["phases"][k].numpy(), full["phases"])
+        assert np.array_equal(grid["shifts"][k].numpy(), full["shifts"])
     assert data.sample(3, np.random.default_rng(1))["rho_threshold"].shape == (3, 8, 32, 32)
-    assert data.center(64)["phases"].shape == (1, 8, 2)
+    assert data.center(64)["shifts"].shape == (1, 8, 2)
 
 
 def test_zero_last_layer_starts_lambda_pnn_at_exp():

@@ -15,7 +15,7 @@ use lr 2e-3 for 300 steps, from a pretrained checkpoint 2e-4 for 100 steps (the 
 adaptation length) (:data:`ADAPT_LR`, :data:`ADAPT_EPOCHS`); the last convolution starts at zero so the
 network starts exactly at EXP (the global skip) and learns only the detail. More steps trade D_ρ for
 R-Q2n (both fall, then D_ρ rises again), measured by ``benchmarks/bench_stage2.py --part sweep``. The scene-level
-constants (23-tap expansion, co-registration phases, spatial threshold map) are computed once on the
+constants (23-tap expansion, co-registration shifts, spatial threshold map) are computed once on the
 whole scene and cut with the tiles; denormal floats are flushed (subnormal activations slow CPU kernels).
 On a CPU shared with other processes, set ``OMP_WAIT_POLICY=PASSIVE`` before torch loads: spin-waiting
 OpenMP threads made a 2-thread step 8x slower (3.7 s vs 0.5 s) in our measurements.
@@ -126,7 +126,7 @@ def adapt(model: nn.Module, scene: Scene, *, epochs: int = 100, n_tiles: int = 8
         alpha, beta, gamma: JESSE weights (None: the sensor's defaults).
         data: the scene's :class:`SceneTiles` with the JESSE constants attached (built when None).
 
-    Returns the adapted model (eval mode) and a report: chosen tiles, co-registration phases, loss history,
+    Returns the adapted model (eval mode) and a report: chosen tiles, co-registration shifts, loss history,
     learning rate, seconds (``preprocessing_s``: expansion, co-registration, threshold, tile selection).
     """
     from tqdm.auto import tqdm
@@ -158,7 +158,7 @@ def adapt(model: nn.Module, scene: Scene, *, epochs: int = 100, n_tiles: int = 8
         if denormals:
             torch.set_flush_denormal(False)
     model.load_state_dict(best_state)
-    report = {"tiles": chosen, "phases": batch["phases"][0].tolist(), "history": history, "best_loss": best,
+    report = {"tiles": chosen, "shifts": batch["shifts"][0].tolist(), "history": history, "best_loss": best,
               "lr": lr, "preprocessing_s": prep, "adaptation_s": time.perf_counter() - t0 - prep}
     return model.eval(), report
 

@@ -112,7 +112,7 @@ class Trainer:
         self.model.train()
         batch = self._to_device(batch)
         if "jesse" in self.loss.terms and "rho_threshold" not in batch:
-            batch.update(jesse_extras(batch, self.data.sensor, phases="phases" not in batch))
+            batch.update(jesse_extras(batch, self.data.sensor, shifts="shifts" not in batch))
         self.optimizer.zero_grad(set_to_none=True)
         total, logs = self.loss(self.forward(batch), batch)
         if not torch.isfinite(total):
@@ -140,7 +140,7 @@ class Trainer:
             result.update(D_lambda=float(d_l[0]), D_s=float(d_s[0]), QNR=float((1 - d_l[0]) * (1 - d_s[0])))
         except ValueError:
             pass  # crop too small for QNR blocks
-        low = _cores.reproject(out.double(), sensor, batch.get("phases"))
+        low = _cores.reproject(out.double(), sensor, batch.get("shifts"))
         result.update(R_Q2n=float(q2n_torch(low, batch["ms_lr"].double())[0]),
                       R_ERGAS=float(ergas_torch(low, batch["ms_lr"].double(), sensor.ratio)[0]))
         if "target" in batch:
