@@ -245,3 +245,28 @@ def test_peer_coregistration_reproduces_the_released_scorer(wv2_scene, real_file
     assert m3["R_Q2n"] == pytest.approx(0.80740, abs=1e-4)
     assert m3["R_ERGAS"] == pytest.approx(7.7578, abs=1e-3) and m3["R_SAM"] == pytest.approx(7.8749, abs=1e-3)
     assert d_rho(interp23tap(wv3.ms.astype(np.float64), 4), wv3) == pytest.approx(0.80438, abs=1e-4)
+
+
+def test_toolbox_indices_quantise_at_the_files_bit_depth():
+    """An 8-bit product (file L = 8, DN 0..255) rounds at 8-bit DN in D_λ^(K) / HQNR, as the toolbox does
+    with the file's L; it is not rescaled to the sensor's nominal 11 bits first (issue 11, item 3)."""
+    from clippan_kit.metrics import d_lambda_k
+    from clippan_kit.metrics._common import dn_bits
+
+    rng = np.random.default_rng(8)
+    sensor = get_sensor("geoeye1")
+    ms = np.round(100 + rng.uniform(-10, 10, (4, 16, 16)))  # low contrast: 8-bit rounding is felt
+    pan = np.round(rng.uniform(0, 255, (64, 64)))
+    scene = Scene(pan=pan.astype(np.float32), ms=ms.astype(np.float32), sensor=sensor, max_value=255.0)
+    assert dn_bits(scene) == 8 and dn_bits(scene.replace(max_value=2047.0)) == 11
+    assert dn_bits(scene.replace(max_value=1.0)) == 11  # normalised data: the sensor's depth
+    exp = interp23tap(ms, 4)
+    fused = exp + rng.normal(0, 1, exp.shape)
+    filtered = mtf_filter(fused, sensor.gnyq_ms, 4)
+    at_8_bits = 1 - q2n(filtered, exp)  # data already in DN: rounded as they are
+    at_11_bits = 1 - q2n(filtered, exp, max_value=255.0, bits=11)  # the former behaviour
+    assert d_lambda_k(fused, scene) == pytest.approx(at_8_bits, abs=1e-12)
+    assert at_8_bits - at_11_bits > 2e-3  # 0.2398 vs 0.2356 measured
+    from clippan_kit.metrics import d_s, hqnr
+
+    assert hqnr(fused, scene) == pytest.approx((1 - at_8_bits) * (1 - d_s(fused, scene)), abs=1e-12)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from ..scene import Scene
 from ..wald import reproject_ms, shift_decimate
-from ._common import as_batch, as_pan_batch, box_sum, cut_border
+from ._common import as_batch, as_pan_batch, box_sum, cut_border, dn_bits
 from .coregistration import coregister, coregistration_phases
 from .q2n import q2n
 from .reduced import ergas_torch, q_index_torch, sam_torch
@@ -133,7 +133,7 @@ def reprojected_metrics(fused, scene: Scene, *, dim_cut: int = 0, block_size: in
     ms = cut_border(as_batch(scene.ms).to(x.dtype), dim_cut)
     return {
         "R_Q2n": q2n(x[0], ms[0], block_size=block_size, convention="fr", max_value=scene.max_value,
-                     bits=scene.sensor.bits),
+                     bits=dn_bits(scene)),
         "R_Q": float(q_index_torch(x, ms, block_size=block_size)[0]),
         "R_SAM": float(sam_torch(x, ms)[0]),
         "R_ERGAS": float(ergas_torch(x, ms, scene.ratio)[0]),

@@ -147,7 +147,9 @@ def adapt(model: nn.Module, scene: Scene, *, epochs: int = 100, n_tiles: int = 8
     try:
         for _ in tqdm(range(epochs), disable=not progress, desc="target adaptation"):
             opt.zero_grad(set_to_none=True)
-            value = loss(model(batch["ms_up"], batch["pan"], batch["ms_lr"]), batch)
+            # JESSE sees the output the user gets: clipped to the physical range [0, full scale]
+            # (inputs are divided by the full scale), as :func:`clippan_kit.infer.fuse_scene` returns it.
+            value = loss(model(batch["ms_up"], batch["pan"], batch["ms_lr"]).clamp(0.0, 1.0), batch)
             v = float(value.detach())
             history.append({"total": v, **loss.last_parts})
             if v < best:  # keep the weights that produced the best loss (snapshot before the update)
