@@ -161,7 +161,7 @@ def adapt(model: nn.Module, scene: Scene, *, epochs: int = 100, n_tiles: int = 8
             torch.set_flush_denormal(False)
     model.load_state_dict(best_state)
     report = {"tiles": chosen, "shifts": batch["shifts"][0].tolist(), "history": history, "best_loss": best,
-              "lr": lr, "preprocessing_s": prep, "adaptation_s": time.perf_counter() - t0 - prep}
+              "alpha": loss.alpha, "beta": loss.beta, "gamma": loss.gamma, "lr": lr, "preprocessing_s": prep, "adaptation_s": time.perf_counter() - t0 - prep}
     return model.eval(), report
 
 
@@ -176,7 +176,8 @@ def pretrained_path(sensor, backbone: str = "lambda_pnn", size: str = "small"):
 def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = None, n_tiles: int = 8,
                         tile: int = 128, lr: float | None = None, device: str | None = None, progress: bool = False,
                         backbone: str = "lambda_pnn", size: str = "small", use_cache: bool = True,
-                        seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+                        seed: int = 0, alpha: float | None = None, beta: float | None = None,
+                        gamma: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """λ-PNN on a scene: (trained checkpoint or fresh backbone) + target adaptation + tiled inference.
 
     Args:
@@ -203,7 +204,7 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
     if epochs is None:
         epochs = ADAPT_EPOCHS["pretrained" if checkpoint is not None else "scratch"]
     model, report = adapt(model, scene, epochs=epochs, n_tiles=n_tiles, tile=tile, lr=lr, device=device,
-                          progress=progress)
+                          progress=progress, alpha=alpha, beta=beta, gamma=gamma)
     t = time.perf_counter()
     denormals = torch.set_flush_denormal(True)
     try:
