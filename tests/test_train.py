@@ -235,3 +235,17 @@ def test_pretrain_preset_caches_a_checkpoint_the_pipeline_adapts_from(wv3, real_
     capsys.readouterr()
     assert main(["train", "--scene", str(real_file("zpnn_wv3/WV3_example.mat")), "--sensor", "wv3", "--quiet"]) == 2
     assert "--out CKPT is required" in capsys.readouterr().err  # only the pretrain preset defaults to the cache
+
+
+@pytest.mark.slow
+def test_lambda_pnn_pipeline_says_where_weights_come_from_and_stays_in_range(wv3, tmp_path, monkeypatch):
+    """No cached pretrained network: the report says so and names the one command that makes one; the
+    fused image is in [0, full scale] (issue 11, items 2 and 4)."""
+    from clippan_kit.train import lambda_pnn_pipeline
+
+    monkeypatch.setenv("CLIPPAN_CACHE", str(tmp_path))
+    fused, report = lambda_pnn_pipeline(wv3, epochs=3, n_tiles=2, tile=64)
+    assert report["checkpoint"] is None and "from scratch" in report["weights"]
+    assert "clippan train --scene" in report["weights"] and "--preset pretrain" in report["weights"]
+    assert fused.shape == (8, 128, 128) and float(fused.min()) >= 0.0 and float(fused.max()) <= wv3.max_value
+    assert len(report["shifts"]) == 8 and report["gamma"] > 0

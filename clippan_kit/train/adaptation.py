@@ -23,6 +23,7 @@ OpenMP threads made a 2-thread step 8x slower (3.7 s vs 0.5 s) in our measuremen
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from typing import Any
 
@@ -186,16 +187,26 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
             ``use_cache`` and it exists, else a fresh backbone (last layer zeroed: starts at EXP).
         epochs: adaptation steps; None: :data:`ADAPT_EPOCHS` (300 from scratch, 100 from a checkpoint).
 
-    Returns the fused image (B, H, W) float32 in scene units and a report with timings (preprocessing,
-    adaptation, inference, total) and where the weights came from.
+    Returns the fused image (B, H, W) float32 in scene units, in [0, full scale], and a report with timings
+    (preprocessing including co-registration, adaptation, inference, total) and ``weights``: where the
+    weights came from, or, when no pretrained network is cached, the message saying so and the one command
+    that makes one (also logged at INFO level).
     """
     from ..infer import fuse_scene
     from ..models import create_model
     from .checkpoints import load_trained_model
 
     t_start = time.perf_counter()
-    if checkpoint is None and use_cache and pretrained_path(scene.sensor, backbone, size).exists():
-        checkpoint = pretrained_path(scene.sensor, backbone, size)
+    cached = pretrained_path(scene.sensor, backbone, size)
+    weights = None
+    if checkpoint is None and use_cache and cached.exists():
+        checkpoint = cached
+    elif checkpoint is None:
+        weights = (f"no pretrained {backbone} ({size}) for {scene.sensor.long_name} in {cached}: adapting from "
+                   f"scratch ({ADAPT_EPOCHS['scratch'] if epochs is None else epochs} epochs). To adapt a pretrained "
+                   f"network instead ({ADAPT_EPOCHS['pretrained']} epochs), make one once per sensor with "
+                   f"`clippan train --scene SCENE.mat --backbone {backbone} --mode jesse --preset pretrain`")
+        logging.getLogger(__name__).info(weights)
     if checkpoint is not None:
         model = load_trained_model(checkpoint, scene=scene)
     else:
@@ -213,5 +224,6 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
         if denormals:
             torch.set_flush_denormal(False)
     report.update(inference_s=time.perf_counter() - t, total_s=time.perf_counter() - t_start,
-                  checkpoint=str(checkpoint) if checkpoint is not None else None, epochs=epochs)
+                  checkpoint=str(checkpoint) if checkpoint is not None else None, epochs=epochs,
+                  weights=weights or f"adapted from {checkpoint}")
     return fused, report
