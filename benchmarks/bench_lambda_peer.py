@@ -109,7 +109,8 @@ def main(argv=None) -> int:
     p.add_argument("--scenes", nargs="+", default=["WV3-ex", "WV2"], choices=list(SCENES))
     p.add_argument("--runs", nargs="+", default=["default"], help="'default' (the pipeline's defaults), "
                    "EPOCHS:LR[:GAMMA] (JESSE's γ), or 'none'")
-    p.add_argument("--baselines", action="store_true", help="also score EXP, BDSD, MTF-GLP-HPM-R")
+    p.add_argument("--baselines", nargs="*", help="also score these classical methods (no name: EXP, BDSD, "
+                   "MTF-GLP-HPM-R)")
     p.add_argument("--checkpoint", type=Path, help="adapt this checkpoint instead of the pipeline's choice")
     p.add_argument("--no-cache", action="store_true", help="ignore a cached pretrained λ-PNN (from scratch)")
     p.add_argument("--out", type=Path, default=cache_dir() / "bench_lambda_peer")
@@ -124,12 +125,12 @@ def main(argv=None) -> int:
         scene, path = load(name)
         psensor = SCENES[name][2]
         jobs: list[tuple[str, object]] = []
-        if a.baselines:
-            jobs += [(m.upper(), m) for m in ("exp", "bdsd", "mtf-glp-hpm-r")]
+        if a.baselines is not None:
+            jobs += [(m.upper(), m) for m in (a.baselines or ("exp", "bdsd", "mtf-glp-hpm-r"))]
         jobs += [(r, r) for r in a.runs if r != "none"]
         for label, job in jobs:
             t = None
-            if job in ("exp", "bdsd", "mtf-glp-hpm-r"):
+            if a.baselines is not None and job in (a.baselines or ("exp", "bdsd", "mtf-glp-hpm-r")):
                 fused = fuse(scene, job)
                 tag = job
             else:

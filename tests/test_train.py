@@ -200,7 +200,7 @@ def test_zero_last_layer_starts_lambda_pnn_at_exp():
 @pytest.mark.slow
 def test_target_adaptation_from_scratch_improves_the_target_metrics(wv3):
     """JESSE optimises R-ERGAS, D_λ^(K) and the correlation loss on the scene: the full-resolution indices
-    must move well away from EXP (R-Q2n 0.801, D_ρ 0.804 on this scene) within a few seconds."""
+    must move well away from EXP (R-Q2n 0.807, D_ρ 0.804 on this scene, peer co-registration) within a few seconds."""
     from clippan_kit.infer import fuse_scene
     from clippan_kit.metrics.reprojected import d_rho, reprojected_metrics
     from clippan_kit.train.adaptation import adapt, zero_last_layer
@@ -211,7 +211,7 @@ def test_target_adaptation_from_scratch_improves_the_target_metrics(wv3):
     assert report["lr"] == 2e-3  # from scratch: the released fine-tuning lr (4e-5) would not move
     fused = fuse_scene(adapted, wv3, progress=False)
     assert d_rho(fused, wv3) < 0.2  # 0.133 measured
-    assert reprojected_metrics(fused, wv3)["R_Q2n"] > 0.92  # 0.939 measured
+    assert reprojected_metrics(fused, wv3)["R_Q2n"] > 0.89  # 0.910 measured (γ 10, outputs clipped)
 
 
 def test_pretrain_preset_caches_a_checkpoint_the_pipeline_adapts_from(wv3, real_file, tmp_path, monkeypatch, capsys):
