@@ -13,6 +13,10 @@ export HF_HUB_OFFLINE ?= 1
 export MPLBACKEND ?= Agg
 # OpenMP threads that spin while waiting slow torch several-fold on a shared 2-core machine.
 export OMP_WAIT_POLICY ?= PASSIVE
+# The same thread count on every machine: a reduction split over 2 or 16 threads rounds differently, and
+# a few training steps turn that into different printed numbers (see clippan_kit/repro.py).
+export OMP_NUM_THREADS ?= 2
+export MKL_NUM_THREADS ?= 2
 PYTEST_ARGS ?=
 # Notebooks run under nbval: outputs compared strictly where they were stored (with the real data),
 # assertions only (lax) for a user without the data, whose notebooks fall back to the synthetic scene.
@@ -36,8 +40,11 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); } \
 	  || echo "note: chromium is not installed (apt-get install chromium); the browser test will skip"
 
+# The tests (and the notebook kernels, which inherit the environment) import the code of this folder, even
+# with a venv shared between checkouts (VENV=...): PYTHONPATH first, then a check that it worked.
 test: $(STAMP) browser
-	$(PY) -m pytest tests notebooks $(NBVAL) $(PYTEST_ARGS)
+	@PYTHONPATH=$(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH)) $(PY) -c 'import os, sys, clippan_kit; f = os.path.realpath(clippan_kit.__file__); sys.exit(None if f.startswith(os.path.realpath("$(CURDIR)") + os.sep) else f"make test: clippan_kit comes from {f}, not from $(CURDIR)")'
+	PYTHONPATH=$(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH)) $(PY) -m pytest tests notebooks $(NBVAL) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -7,13 +7,10 @@ from typing import Any
 
 import torch
 
+from .errors import CheckpointError
 from .io._common import atomic_path
 
 __all__ = ["CheckpointError", "write_checkpoint_file", "read_checkpoint_file"]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable, of another kind, or incompatible with the data."""
 
 
 def write_checkpoint_file(path: str | Path, payload: dict[str, Any]) -> Path:

@@ -24,17 +24,11 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from .devices import select_device
 from .scene import Scene
 from .wald import interp23tap
 
 __all__ = ["fuse_scene", "tile_layout", "blend_weights", "select_device"]
-
-
-def select_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def tile_layout(size: int, tile: int, overlap: int, ratio: int) -> list[tuple[int, int, int, int]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
+from .registry import Registry
 from .scene import Scene, SceneError
 
 __all__ = ["Sample", "SAMPLES", "list_samples", "available_samples", "load_sample", "default_scene", "sample_path"]
@@ -52,8 +53,8 @@ class Sample:
     has_reference: bool = False
 
 
-SAMPLES: dict[str, Sample] = {
-    s.name: s
+SAMPLES: Registry[Sample] = Registry("sample", (
+    (s.name, s)
     for s in (
         Sample(
             "wv2", ("pnn_grip_unina/imgWV2.mat",), "wv2", 4, "uint16 DN, 11 bits (0..2047)", _GRIP,
@@ -106,7 +107,7 @@ SAMPLES: dict[str, Sample] = {
             "move between bands. Pass bands=[...] to load a subset.",
         ),
     )
-}
+))
 
 
 def list_samples() -> list[str]:
@@ -115,10 +116,7 @@ def list_samples() -> list[str]:
 
 
 def _entry(name: str) -> Sample:
-    try:
-        return SAMPLES[name]
-    except KeyError:
-        raise KeyError(f"unknown sample {name!r}; samples are {', '.join(SAMPLES)}") from None
+    return SAMPLES[name]
 
 
 def sample_path(name: str, data_dir: str | Path | None = None) -> Path | None:

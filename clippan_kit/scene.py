@@ -7,8 +7,10 @@ A :class:`Scene` wraps an :class:`xarray.Dataset` with
 * ``reference`` (band, y, x)          float32, optional ground-truth HRMS on the PAN grid
 * ``valid``     (y, x)                bool, False where PAN or any MS band is nodata / NaN
 
-CRS and affine transform of the PAN grid are kept in the dataset attributes (and written with
-rioxarray when a GeoTIFF is saved); the MS grid is the PAN grid coarsened by ``ratio``.
+(:meth:`Scene.to_xarray`; the arrays live as numpy attributes of the dataclass, the form every method
+takes). CRS and affine transform of the PAN grid go through rioxarray: ``ds.rio.crs`` and
+``ds.rio.transform()`` of :meth:`Scene.to_xarray` are the scene's, and GeoTIFFs are read and written with
+rioxarray (:mod:`clippan_kit.io`); the MS grid is the PAN grid coarsened by ``ratio``.
 Values are never rescaled on load: ``max_value`` says what full scale is (``2**bits - 1`` for raw
 DN, 1.0 for normalised data), which the metrics use for the toolbox's 2^L conventions.
 """
@@ -20,13 +22,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .errors import SceneError
 from .sensors import Sensor
 
 __all__ = ["Scene", "SceneError"]
-
-
-class SceneError(ValueError):
-    """Bad input data: the message names the problem and, where known, the file."""
 
 
 @dataclass
@@ -186,7 +185,15 @@ class Scene:
         return self.crop(row, col, size, size)
 
     def to_xarray(self) -> xr.Dataset:
-        """The scene as an xarray Dataset (see module docstring for variables and dims)."""
+        """The scene as an xarray Dataset (see module docstring for variables and dims).
+
+        The ``band`` coordinate holds the band names; ``x``/``y`` (PAN) and ``x_ms``/``y_ms`` (MS) the pixel
+        centres when the scene is georeferenced. ``ds.rio.crs`` and ``ds.rio.transform()`` (rioxarray) give
+        the PAN grid's CRS and transform, exactly; the MS grid's is
+        ``ds.ms.rio.set_spatial_dims(x_dim="x_ms", y_dim="y_ms").rio.transform(recalc=True)``.
+        """
+        import rioxarray  # noqa: F401 - registers the .rio accessor
+
         H, W = self.shape
         r = self.ratio
         coords: dict[str, Any] = {"band": list(self.sensor.bands)}
@@ -207,10 +214,12 @@ class Scene:
         ds.attrs.update(
             sensor=self.sensor.name, ratio=r, max_value=float(self.max_value), name=self.name, source=self.source,
         )
-        if self.crs is not None:
-            ds.attrs["crs"] = str(self.crs)
         if self.transform is not None:
             ds.attrs["transform"] = tuple(self.transform)[:6]
+            ds = ds.rio.write_transform(self.transform)
+        if self.crs is not None:
+            ds.attrs["crs"] = str(self.crs)
+            ds = ds.rio.write_crs(self.crs)
         return ds
 
     def __repr__(self) -> str:

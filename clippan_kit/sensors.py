@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
+from .errors import UnknownNameError
+from .registry import Registry
+
 __all__ = ["Sensor", "SENSORS", "get_sensor", "generic_sensor", "list_sensors"]
 
 _FALLBACK_MS_GNYQ = 0.3
@@ -69,7 +72,7 @@ class Sensor:
         try:
             return lowered.index(name.lower())
         except ValueError:
-            raise KeyError(f"sensor {self.long_name} has no band {name!r}; bands are {list(self.bands)}") from None
+            raise UnknownNameError("band", name, self.bands, f"(sensor {self.long_name} has no band {name!r})") from None
 
     def subset(self, bands: Sequence[str | int]) -> "Sensor":
         """The same sensor restricted to some bands (names or 0-based indices), in the given order.
@@ -102,30 +105,35 @@ _WV8 = ("coastal", "blue", "green", "yellow", "red", "red_edge", "nir1", "nir2")
 _TOOLBOX = "GNyq from Vivone et al. 2015 toolbox (MTF.m)."
 _FALLBACK = "No published MTF table: toolbox fallback gains (MS 0.3, PAN 0.15)."
 
-SENSORS: dict[str, Sensor] = {
-    s.name: s
-    for s in (
-        _sensor("qb", "QuickBird", _VHR4, (2, 1, 0), 4, 11, (0.34, 0.32, 0.30, 0.22), 0.15, _TOOLBOX, ("quickbird",)),
-        _sensor("ikonos", "IKONOS", _VHR4, (2, 1, 0), 4, 11, (0.26, 0.28, 0.29, 0.28), 0.17, _TOOLBOX, ("ik",)),
-        _sensor("geoeye1", "GeoEye-1", _VHR4, (2, 1, 0), 4, 11, (0.23, 0.23, 0.23, 0.23), 0.16, _TOOLBOX, ("ge1", "geoeye")),
-        _sensor("wv2", "WorldView-2", _WV8, (4, 2, 1), 4, 11, (0.35,) * 7 + (0.27,), 0.11, _TOOLBOX, ("worldview2", "worldview-2")),
-        _sensor(
-            "wv3", "WorldView-3", _WV8, (4, 2, 1), 4, 11,
-            (0.325, 0.355, 0.360, 0.350, 0.365, 0.360, 0.335, 0.315), 0.14, _TOOLBOX, ("worldview3", "worldview-3"),
-        ),
-        _sensor("pleiades", "Pléiades", _VHR4, (2, 1, 0), 4, 12, (_FALLBACK_MS_GNYQ,) * 4, _FALLBACK_PAN_GNYQ, _FALLBACK, ("phr",)),
-        _sensor(
-            "landsat8", "Landsat 8/9 OLI",
-            ("coastal", "blue", "green", "red", "nir", "swir1", "swir2", "cirrus"), (3, 2, 1), 2, 16,
-            (_FALLBACK_MS_GNYQ,) * 8, _FALLBACK_PAN_GNYQ,
-            _FALLBACK + " Bands B1-B7, B9 (30 m); PAN B8 (15 m); 16-bit scaled Level-1 DN. "
-            "Use .subset(['blue','green','red']) for the visible bands the PAN covers.",
-            ("landsat9", "l8", "l9", "landsat"),
-        ),
-    )
-}
 
-_ALIASES = {alias: s.name for s in SENSORS.values() for alias in s.aliases}
+def _sensor_key(name: str) -> str:
+    return str(name).strip().lower().replace(" ", "")
+
+
+_SENSOR_LIST = (
+    _sensor("qb", "QuickBird", _VHR4, (2, 1, 0), 4, 11, (0.34, 0.32, 0.30, 0.22), 0.15, _TOOLBOX, ("quickbird",)),
+    _sensor("ikonos", "IKONOS", _VHR4, (2, 1, 0), 4, 11, (0.26, 0.28, 0.29, 0.28), 0.17, _TOOLBOX, ("ik",)),
+    _sensor("geoeye1", "GeoEye-1", _VHR4, (2, 1, 0), 4, 11, (0.23, 0.23, 0.23, 0.23), 0.16, _TOOLBOX, ("ge1", "geoeye")),
+    _sensor("wv2", "WorldView-2", _WV8, (4, 2, 1), 4, 11, (0.35,) * 7 + (0.27,), 0.11, _TOOLBOX, ("worldview2", "worldview-2")),
+    _sensor(
+        "wv3", "WorldView-3", _WV8, (4, 2, 1), 4, 11,
+        (0.325, 0.355, 0.360, 0.350, 0.365, 0.360, 0.335, 0.315), 0.14, _TOOLBOX, ("worldview3", "worldview-3"),
+    ),
+    _sensor("pleiades", "Pléiades", _VHR4, (2, 1, 0), 4, 12, (_FALLBACK_MS_GNYQ,) * 4, _FALLBACK_PAN_GNYQ, _FALLBACK, ("phr",)),
+    _sensor(
+        "landsat8", "Landsat 8/9 OLI",
+        ("coastal", "blue", "green", "red", "nir", "swir1", "swir2", "cirrus"), (3, 2, 1), 2, 16,
+        (_FALLBACK_MS_GNYQ,) * 8, _FALLBACK_PAN_GNYQ,
+        _FALLBACK + " Bands B1-B7, B9 (30 m); PAN B8 (15 m); 16-bit scaled Level-1 DN. "
+        "Use .subset(['blue','green','red']) for the visible bands the PAN covers.",
+        ("landsat9", "l8", "l9", "landsat"),
+    ),
+)
+
+#: The sensor registry: key or alias (case-insensitive, spaces ignored) -> :class:`Sensor`.
+SENSORS: Registry[Sensor] = Registry(
+    "sensor", ((s.name, s) for s in _SENSOR_LIST), aliases={a: s.name for s in _SENSOR_LIST for a in s.aliases},
+    normalize=_sensor_key, hint="(or generic_sensor(n))")
 
 
 def list_sensors() -> list[str]:
@@ -145,10 +153,6 @@ def get_sensor(name: str | Sensor) -> Sensor:
     """Look a sensor up by registry key or alias, case-insensitively (``"WV2"``, ``"worldview-2"``)."""
     if isinstance(name, Sensor):
         return name
-    key = str(name).strip().lower().replace(" ", "")
-    key = _ALIASES.get(key, key)
-    if key in SENSORS:
-        return SENSORS[key]
-    if key == "generic":
+    if _sensor_key(name) == "generic":
         raise ValueError("the generic sensor needs a band count: use generic_sensor(n_bands, ratio)")
-    raise KeyError(f"unknown sensor {name!r}; known sensors: {', '.join(list_sensors())} (or generic_sensor(n))")
+    return SENSORS[name]

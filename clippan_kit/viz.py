@@ -1,12 +1,16 @@
 """Plots people would rather look at than read: side-by-side quick-looks, zoomed crops, error maps,
-filter frequency responses, training loss curves. Every function returns a matplotlib Figure (never calls ``show``)."""
+filter frequency responses, training loss curves. Every ``*_figure`` function returns a matplotlib Figure
+(never calls ``show``); :func:`render`, :func:`band_composites` and :func:`crop_box` make the 8-bit RGB
+views with a shared stretch that a UI (the demo) shows."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["rgb_quicklook", "comparison_figure", "error_map_figure", "mtf_response_figure", "loss_curves_figure", "moving_average"]
+from .sensors import Sensor
+
+__all__ = ["rgb_quicklook", "render", "band_composites", "crop_box", "comparison_figure", "error_map_figure", "mtf_response_figure", "loss_curves_figure", "moving_average", "embedding_figure"]
 
 
 def rgb_quicklook(image: np.ndarray, rgb: Sequence[int] = (0, 1, 2), percentiles=(2, 98), reference=None) -> np.ndarray:
@@ -159,4 +163,131 @@ def loss_curves_figure(histories: Mapping[str, Sequence[Mapping[str, float]]], t
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- 8-bit views for a UI
+def band_composites(sensor: Sensor) -> dict[str, tuple[int, int, int]]:
+    """Named 3-band composites for ``sensor`` (0-based band indices, shown as R, G, B).
+
+    Always the sensor's true colour; a colour-infrared composite (NIR, red, green) when the sensor
+    has a NIR band; a SWIR composite (SWIR2, NIR, red) for sensors with SWIR; otherwise, for
+    sensors without those names, bands in file order.
+    """
+    bands = [b.lower() for b in sensor.bands]
+    r, g, b = sensor.rgb
+    out = {f"true colour ({sensor.bands[r]}, {sensor.bands[g]}, {sensor.bands[b]})": (r, g, b)}
+
+    def find(*names: str) -> int | None:
+        for n in names:
+            if n in bands:
+                return bands.index(n)
+        return None
+
+    nir, red, green = find("nir", "nir1"), find("red"), find("green")
+    if nir is not None and red is not None and green is not None:
+        out[f"false colour ({sensor.bands[nir]}, {sensor.bands[red]}, {sensor.bands[green]})"] = (nir, red, green)
+    swir2 = find("swir2")
+    if swir2 is not None and nir is not None and red is not None:
+        out[f"SWIR ({sensor.bands[swir2]}, {sensor.bands[nir]}, {sensor.bands[red]})"] = (swir2, nir, red)
+    if len(out) == 1 and sensor.n_bands >= 3:
+        n = sensor.n_bands
+        alt = (n - 1, n // 2, 0)
+        if len(set(alt)) == 3 and alt != (r, g, b):
+            out[f"bands ({sensor.bands[alt[0]]}, {sensor.bands[alt[1]]}, {sensor.bands[alt[2]]})"] = alt
+    return out
+
+
+def crop_box(shape: tuple[int, int], row_frac: float, col_frac: float, size: int) -> tuple[int, int, int]:
+    """The square crop (row, col, size) in pixels of an image of ``shape`` (H, W) centred at the
+    fractional position (``row_frac``, ``col_frac``) in 0..1, clamped to stay inside the image."""
+    H, W = shape
+    size = int(max(1, min(size, H, W)))
+    row = int(round(np.clip(row_frac, 0, 1) * H - size / 2))
+    col = int(round(np.clip(col_frac, 0, 1) * W - size / 2))
+    return int(np.clip(row, 0, H - size)), int(np.clip(col, 0, W - size)), size
+
+
+def render(image: np.ndarray, bands: Sequence[int] | None = None, *, reference: np.ndarray | None = None,
+           box: tuple[int, int, int] | None = None, outline: tuple[int, int, int] | None = None,
+           display_size: int | None = None, percentiles: tuple[float, float] = (2, 98)) -> np.ndarray:
+    """An 8-bit view of a scene image for display.
+
+    Args:
+        image: (B, H, W) multispectral or (H, W) single-band image, any units.
+        bands: the three band indices shown as R, G, B (ignored for a single band).
+        reference: stretch with this image's percentiles (e.g. the scene's MS) so that every
+            result of one scene shares a colour scale and differences are real.
+        box: optional crop (row, col, size) in pixels of ``image`` (see :func:`crop_box`).
+        outline: optional square (row, col, size) drawn as a one-pixel yellow frame (where the
+            zoomed crop lies, on an uncropped view).
+        display_size: upscale the (cropped) view with nearest neighbour so its long side is at
+            least this many pixels (crops stay pixel-sharp instead of being smoothed by the browser).
+
+    Returns:
+        (h, w, 3) uint8.
+    """
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[0] == 1:
+        img = img[0]
+    if img.ndim == 3:
+        idx = list(bands if bands is not None else range(min(3, img.shape[0])))
+        if len(idx) != 3 or max(idx) >= img.shape[0] or min(idx) < 0:
+            raise ValueError(f"band composite {idx} does not fit an image with {img.shape[0]} bands")
+    # Crops keep the stretch of the whole image (or of ``reference``), so zoomed views match full
+    # ones; a single-band image (the PAN) ignores a multispectral reference.
+    ref = img if reference is None or np.ndim(reference) != img.ndim else np.asarray(reference)
+    if box is not None:
+        r, c, s = box
+        img = img[..., r:r + s, c:c + s]
+    view = rgb_quicklook(img, idx if img.ndim == 3 else None, percentiles=percentiles, reference=ref)
+    if view.ndim == 2:
+        view = np.repeat(view[..., None], 3, axis=-1)
+    out = (np.clip(np.nan_to_num(view), 0, 1) * 255 + 0.5).astype(np.uint8)
+    if outline is not None:
+        r, c, s = outline
+        r1, c1 = min(r + s, out.shape[0]) - 1, min(c + s, out.shape[1]) - 1
+        yellow = np.array([255, 255, 0], np.uint8)
+        out[[r, r1], c:c1 + 1] = yellow
+        out[r:r1 + 1, [c, c1]] = yellow
+    if display_size:
+        k = int(np.ceil(display_size / max(out.shape[:2])))
+        if k > 1:
+            out = out.repeat(k, axis=0).repeat(k, axis=1)
+    return out
+
+
+def embedding_figure(points: Mapping[str, tuple[float, float]], kinds: Mapping[str, str], *, size: float = 4.2):
+    """The 2-D embedding view of :func:`clippan_kit.compare.supervisor_report`: the three text anchors
+    (stars, joined as a triangle), the MS / PAN / ground-truth embeddings (squares) and each fused image's
+    (dots), in the plane of the anchors. Returns a matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(size * 1.45, size), layout="constrained", dpi=100)
+    text = [k for k in points if kinds.get(k) == "text"]
+    if len(text) == 3:
+        tri = np.array([points[k] for k in (*text, text[0])])
+        ax.plot(tri[:, 0], tri[:, 1], color="0.75", lw=1, zorder=1)
+    # Methods are drawn over the inputs (an untrained supervisor puts everything in one spot); inputs and
+    # methods are named in the legend, so that coinciding points never hide each other's labels.
+    input_markers = iter(["s", "D", "P", "X", "v"])
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    n_method = 0
+    for name, (x, y) in points.items():
+        kind = kinds.get(name, "method")
+        if kind == "text":
+            ax.scatter([x], [y], marker="*", s=220, color="black", zorder=5)
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(7, 6), fontsize=9, color="0.15")
+        elif kind == "input":
+            ax.scatter([x], [y], marker=next(input_markers, "s"), s=110, color="0.6", zorder=3, label=name)
+        else:
+            ax.scatter([x], [y], marker="o", s=45, color=cycle[n_method % len(cycle)], zorder=4, label=name,
+                       edgecolors="white", linewidths=0.6)
+            n_method += 1
+    ax.set_xlabel("along PAN prompt − MS prompt")
+    ax.set_ylabel("towards the HRMS prompt")
+    ax.set_title("supervisor embeddings, plane of the three text anchors", fontsize=10)
+    ax.set_aspect("equal", adjustable="datalim")
+    if len(points) > 3:
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     return fig

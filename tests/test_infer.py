@@ -13,9 +13,9 @@ from clippan_kit.wald import interp23tap
 
 
 @pytest.fixture(scope="module")
-def wv3(real_file) -> Scene:
-    """Real WorldView-3 scene, PAN 128x128, MS 8x32x32, 11-bit."""
-    mat = scipy.io.loadmat(real_file("zpnn_wv3/WV3_example.mat"))
+def wv3(scene_file) -> Scene:
+    """The WorldView-3 example (real, or its generated stand-in): PAN 128x128, MS 8x32x32, 11-bit."""
+    mat = scipy.io.loadmat(scene_file("zpnn_wv3/WV3_example.mat"))
     return Scene(pan=mat["I_PAN"].astype(np.float32), ms=np.moveaxis(mat["I_MS_LR"], -1, 0).astype(np.float32),
                  sensor=get_sensor("wv3"), name="wv3_example")
 

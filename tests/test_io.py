@@ -62,9 +62,8 @@ def test_pnn_mat_ikonos(real_file):
     assert s.max_value == 2047.0 and 0 < s.ms.max() <= 2047
 
 
-@pytest.mark.realdata
-def test_zpnn_wv3_needs_the_sensor_and_reads_i_ms_lr(real_file):
-    path = real_file("zpnn_wv3/WV3_example.mat")
+def test_zpnn_wv3_needs_the_sensor_and_reads_i_ms_lr(scene_file):
+    path = scene_file("zpnn_wv3/WV3_example.mat")
     with pytest.raises(SceneError, match=r"WV3_example\.mat.*sensor="):
         load_scene(path)
     s = load_scene(path, sensor="WorldView-3")
@@ -73,9 +72,8 @@ def test_zpnn_wv3_needs_the_sensor_and_reads_i_ms_lr(real_file):
     assert np.array_equal(s.ms, np.moveaxis(raw["I_MS_LR"], -1, 0).astype(np.float32))
 
 
-@pytest.mark.realdata
-def test_reduced_resolution_mat_keeps_normalised_values_and_the_ground_truth(real_file):
-    path = real_file("deng_reduced_res/WV3_test.mat")
+def test_reduced_resolution_mat_keeps_normalised_values_and_the_ground_truth(scene_file):
+    path = scene_file("deng_reduced_res/WV3_test.mat")
     raw = scipy.io.loadmat(path)
     s = load_scene(path, sensor="wv3")
     assert s.max_value == 1.0  # normalised file: the metrics apply the toolbox's x2047 through max_value
@@ -91,9 +89,8 @@ def _centre_of(transform, row, col):
     return transform @ (col + 0.5, row + 0.5)
 
 
-@pytest.mark.realdata
-def test_landsat_istanbul_is_aligned_through_the_geotransform(real_file):
-    pan_path, ms_path = real_file("landsat_istanbul/pan.tif"), real_file("landsat_istanbul/ms.tif")
+def test_landsat_istanbul_is_aligned_through_the_geotransform(scene_file):
+    pan_path, ms_path = scene_file("landsat_istanbul/pan.tif"), scene_file("landsat_istanbul/ms.tif")
     s = load_scene({"pan": pan_path, "ms": ms_path}, sensor="landsat8", bands=RGB3)
     assert s.sensor.bands == ("blue", "green", "red") and s.sensor.rgb == (2, 1, 0) and s.ratio == 2
     assert s.pan.shape == (372, 556) and s.ms.shape == (3, 186, 278)

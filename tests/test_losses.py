@@ -16,9 +16,9 @@ WV3 = get_sensor("wv3")
 
 
 @pytest.fixture(scope="module")
-def wv3_batch(real_file):
-    """The real WorldView-3 example (128² PAN, 8 x 32² MS), normalised by 2047, as a batch of one."""
-    d = sio.loadmat(real_file("zpnn_wv3/WV3_example.mat"))
+def wv3_batch(scene_file):
+    """The WorldView-3 example (real, or its generated stand-in; 128² PAN, 8 x 32² MS), normalised by 2047, as a batch of one."""
+    d = sio.loadmat(scene_file("zpnn_wv3/WV3_example.mat"))
     pan = torch.tensor(d["I_PAN"].astype(np.float32))[None, None] / 2047
     ms = torch.tensor(d["I_MS_LR"].astype(np.float32)).permute(2, 0, 1)[None] / 2047
     return {"ms_lr": ms, "pan": pan, "ms_up": interp23tap(ms, 4)}
@@ -102,8 +102,8 @@ def test_jesse_per_sensor_defaults_follow_the_lambda_pnn_release():
     assert (term.alpha, term.beta, term.gamma) == (0.05, 1.0, 2.0)
 
 
-def test_coregistration_finds_a_known_misalignment_and_reprojection_undoes_it(real_file):
-    d = sio.loadmat(real_file("pnn_grip_unina/imgWV2.mat"))
+def test_coregistration_finds_a_known_misalignment_and_reprojection_undoes_it(scene_file):
+    d = sio.loadmat(scene_file("pnn_grip_unina/imgWV2.mat"))
     sensor = get_sensor("wv2")
     truth = interp23tap(torch.tensor(d["I_MS"][:64, :64].astype(np.float32)).permute(2, 0, 1)[None] / 2047, 4)
     pan = truth.mean(1, keepdim=True)

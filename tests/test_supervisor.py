@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,8 +35,8 @@ def base():
 
 
 @pytest.fixture(scope="module")
-def wv3_scene(real_file):
-    d = sio.loadmat(real_file("zpnn_wv3/WV3_example.mat"))
+def wv3_scene(scene_file):
+    d = sio.loadmat(scene_file("zpnn_wv3/WV3_example.mat"))
     return Scene(d["I_PAN"].astype(np.float32), d["I_MS_LR"].astype(np.float32).transpose(2, 0, 1),
                  get_sensor("wv3"), name="wv3_example")
 
@@ -156,7 +157,6 @@ def test_checkpoint_roundtrip_and_mismatch(base, tmp_path):
         load_supervisor(path, base=base, n_bands=4)
 
 
-@pytest.mark.realdata
 def test_train_resume_matches_uninterrupted_run(base, wv3_scene, tmp_path):
     cfg = TrainConfig(steps=4, batch_size=3, tile_size=32, save_every=2)
     full = train_supervisor([wv3_scene], tmp_path / "full", cfg, base=base, pseudo_label=upsample_label, progress=False)
@@ -174,7 +174,6 @@ def test_train_resume_matches_uninterrupted_run(base, wv3_scene, tmp_path):
                          pseudo_label=upsample_label, resume=True, progress=False)
 
 
-@pytest.mark.realdata
 def test_metrics_on_held_out_tiles(base, wv3_scene):
     train, test = split_scene(wv3_scene, 0.5)
     assert train.shape == (64, 128) and test.shape == (64, 128)
@@ -193,13 +192,15 @@ def test_cli_registers_and_fails_in_one_line(tmp_path, capsys):
     from clippan_kit.cli import build_parser, main
 
     parser = build_parser()
-    args = parser.parse_args(["train-supervisor", "--scene", "x.mat", "--out", str(tmp_path), "--steps", "3",
+    args = parser.parse_args(["train-supervisor", "--scene", "x.mat", "--out", str(tmp_path / "s.pt"), "--iterations", "3",
                               "--no-amp", "--input-size", "base"])
-    assert args.steps == 3 and args.amp is False and args.input_size is None
-    args = parser.parse_args(["train-supervisor", "--ms", "ms.tif", "--pan", "pan.tif", "--out", str(tmp_path),
+    assert args.iterations == 3 and args.no_amp and args.scene == [Path("x.mat")]
+    args = parser.parse_args(["train-supervisor", "--ms", "ms.tif", "--pan", "pan.tif", "--out", str(tmp_path / "s.pt"),
                               "--bands", "blue,green,red"])
-    assert (args.ms, args.pan, args.scene, args.bands) == ("ms.tif", "pan.tif", None, "blue,green,red")
-    assert main(["train-supervisor", "--out", str(tmp_path)]) == 2
+    assert (args.ms, args.pan, args.scene, args.bands) == (Path("ms.tif"), Path("pan.tif"), None, "blue,green,red")
+    assert main(["train-supervisor", "--out", str(tmp_path)]) == 2  # a folder is not a checkpoint path
+    assert "must be a checkpoint path ending in .pt" in capsys.readouterr().err
+    assert main(["train-supervisor", "--out", str(tmp_path / "s.pt")]) == 2
     err = capsys.readouterr().err.strip()
     assert "--scene" in err and "--ms" in err and "\n" not in err
     code = main(["evaluate-supervisor", "--checkpoint", str(tmp_path / "missing.pt"),

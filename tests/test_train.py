@@ -13,8 +13,8 @@ from clippan_kit.train import (CheckpointError, SceneTiles, Trainer, load_traine
 
 
 @pytest.fixture(scope="module")
-def wv3(real_file):
-    return load_scene(real_file("zpnn_wv3/WV3_example.mat"), sensor="wv3")
+def wv3(scene_file):
+    return load_scene(scene_file("zpnn_wv3/WV3_example.mat"), sensor="wv3")
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +126,11 @@ def test_ship_teacher_must_be_supervised(wv3, tmp_path):
         train(wv3, backbone="pnn", mode="unsup", loss="unsup+ship", teacher=ck, preset="tiny", progress=False)
 
 
-def test_teacher_uses_ground_truth_only_when_not_told_to_ignore_it(real_file, tmp_path, capsys):
+def test_teacher_uses_ground_truth_only_when_not_told_to_ignore_it(scene_file, tmp_path, capsys):
     """Deng's WV3 set carries its GT: a teacher for an ablation scored against that GT must not learn from it."""
     from clippan_kit.cli import main
 
-    scene = ["--scene", str(real_file("deng_reduced_res/WV3_test.mat")), "--sensor", "wv3"]
+    scene = ["--scene", str(scene_file("deng_reduced_res/WV3_test.mat")), "--sensor", "wv3"]
     seen = {}
     for flag in ([], ["--ignore-reference"]):
         ck = tmp_path / f"ship{len(flag)}.pt"
@@ -141,10 +141,10 @@ def test_teacher_uses_ground_truth_only_when_not_told_to_ignore_it(real_file, tm
     assert seen == {False: ["ground truth"], True: ["Wald-reduced"]}
 
 
-def test_cli_train_then_fuse(real_file, tmp_path, capsys):
+def test_cli_train_then_fuse(scene_file, tmp_path, capsys):
     from clippan_kit.cli import main
 
-    scene = ["--scene", str(real_file("zpnn_wv3/WV3_example.mat")), "--sensor", "wv3"]
+    scene = ["--scene", str(scene_file("zpnn_wv3/WV3_example.mat")), "--sensor", "wv3"]
     ck, tif = tmp_path / "cli.pt", tmp_path / "fused.tif"
     assert main(["train", *scene, "--backbone", "pnn", "--iterations", "2", "--tile", "32", "--quiet",
                  "--out", str(ck)]) == 0
@@ -214,13 +214,13 @@ def test_target_adaptation_from_scratch_improves_the_target_metrics(wv3):
     assert reprojected_metrics(fused, wv3)["R_Q2n"] > 0.89  # 0.910 measured (γ 10, outputs clipped)
 
 
-def test_pretrain_preset_caches_a_checkpoint_the_pipeline_adapts_from(wv3, real_file, tmp_path, monkeypatch, capsys):
+def test_pretrain_preset_caches_a_checkpoint_the_pipeline_adapts_from(wv3, scene_file, tmp_path, monkeypatch, capsys):
     from clippan_kit.cli import main
     from clippan_kit.train import lambda_pnn_pipeline
     from clippan_kit.train.adaptation import ADAPT_LR, pretrained_path
 
     monkeypatch.setenv("CLIPPAN_CACHE", str(tmp_path))
-    assert main(["train", "--scene", str(real_file("zpnn_wv3/WV3_example.mat")), "--sensor", "wv3", "--backbone",
+    assert main(["train", "--scene", str(scene_file("zpnn_wv3/WV3_example.mat")), "--sensor", "wv3", "--backbone",
                  "lambda_pnn", "--mode", "jesse", "--preset", "pretrain", "--iterations", "2", "--tile", "32",
                  "--quiet"]) == 0
     path = pretrained_path("wv3")
@@ -233,7 +233,7 @@ def test_pretrain_preset_caches_a_checkpoint_the_pipeline_adapts_from(wv3, real_
     _, scratch = lambda_pnn_pipeline(wv3, epochs=1, n_tiles=1, tile=64, use_cache=False)
     assert scratch["checkpoint"] is None and scratch["lr"] == ADAPT_LR["scratch"]
     capsys.readouterr()
-    assert main(["train", "--scene", str(real_file("zpnn_wv3/WV3_example.mat")), "--sensor", "wv3", "--quiet"]) == 2
+    assert main(["train", "--scene", str(scene_file("zpnn_wv3/WV3_example.mat")), "--sensor", "wv3", "--quiet"]) == 2
     assert "--out CKPT is required" in capsys.readouterr().err  # only the pretrain preset defaults to the cache
 
 

@@ -6,6 +6,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..registry import Registry
 from ..scene import Scene
 from .bdsd import bdsd_pc
 from .component_substitution import brovey, gs, gsa
@@ -37,8 +38,13 @@ class ClassicalMethod:
         return self.func(ms, pan, sensor, **kw)
 
 
-METHODS: dict[str, ClassicalMethod] = {
-    m.name: m
+def _method_key(name: str) -> str:
+    return str(name).strip().lower().replace("_", "-")
+
+
+#: The classical methods: name (case-insensitive, ``_`` accepted for ``-``) -> :class:`ClassicalMethod`.
+METHODS: Registry[ClassicalMethod] = Registry("classical method", (
+    (m.name, m)
     for m in (
         ClassicalMethod(
             "exp", "EXP (23-tap interpolation)", "baseline",
@@ -70,15 +76,12 @@ METHODS: dict[str, ClassicalMethod] = {
             "Remote Sensing of Environment 22(3), 343-365, 1987", brovey,
         ),
     )
-}
+), normalize=_method_key)
 
 
 def get_method(name: str) -> ClassicalMethod:
     """The registry entry for ``name`` (case-insensitive, ``_`` accepted for ``-``)."""
-    key = str(name).strip().lower().replace("_", "-")
-    if key not in METHODS:
-        raise ValueError(f"unknown classical method {name!r}; choose one of: {', '.join(METHODS)}")
-    return METHODS[key]
+    return METHODS[name]
 
 
 def fuse(scene: Scene, method: str, **kw) -> np.ndarray:
@@ -101,7 +104,7 @@ def fuse(scene: Scene, method: str, **kw) -> np.ndarray:
         themselves (``METHODS[name](ms, pan, sensor)``) return the unclipped result.
 
     Raises:
-        ValueError: unknown method (the message lists the names).
+        UnknownNameError: unknown method (the message lists the names; a ValueError).
     """
     entry = get_method(method)
     filled = scene.filled()

@@ -4,6 +4,10 @@ Both are put on one footprint by :func:`~clippan_kit.io.align.align_grids` (thro
 geotransforms, never by array index) and read with windows, so only the common part is loaded.
 Nodata (the file's nodata value, NaN, and 0 for Landsat Level-1 fill) becomes NaN and is masked in
 ``Scene.valid``: such pixels are never averaged into anything.
+
+Pixels are read through rioxarray (:func:`open_raster`: a lazy ``xarray.DataArray`` with CRS, transform,
+nodata and band names as the ``band`` coordinate; ``chunks`` gives dask-chunked reading); file metadata
+(:func:`raster_info`) comes from rasterio's header read, so alignment uses the files' geotransforms exactly.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from ._common import band_indices, fail, resolve_sensor
 from .align import GridAlignment, align_grids
 from .arrays import scene_from_arrays
 
-__all__ = ["RasterInfo", "raster_info", "read_raster", "load_geotiff_pair", "load_landsat", "LANDSAT_BAND_FILES"]
+__all__ = ["RasterInfo", "raster_info", "open_raster", "read_raster", "load_geotiff_pair", "load_landsat", "LANDSAT_BAND_FILES"]
 
 # Landsat 8/9 OLI band numbers of the ``landsat8`` sensor's bands (B8 is the PAN, B10/B11 thermal).
 LANDSAT_BAND_FILES = {"coastal": 1, "blue": 2, "green": 3, "red": 4, "nir": 5, "swir1": 6, "swir2": 7, "cirrus": 9}
@@ -70,19 +74,40 @@ def raster_info(path: str | Path) -> RasterInfo:
                           src.nodata, tuple(src.descriptions), dict(src.tags()))
 
 
+def open_raster(path: str | Path, chunks: Any = None):
+    """A raster file as a lazy ``xarray.DataArray`` (band, y, x) through rioxarray, pixels not read yet.
+
+    ``.rio.crs``, ``.rio.transform()`` and ``.rio.nodata`` carry the georeferencing; the ``band``
+    coordinate holds the band descriptions when every band has one (as :func:`write_geotiff` leaves
+    them), else band numbers from 1. ``chunks`` (e.g. ``{"x": 1024, "y": 1024}``) makes it dask-backed.
+    Close it (``with open_raster(p) as da:``) when done.
+    """
+    import rioxarray
+    from rasterio.errors import NotGeoreferencedWarning
+
+    info = raster_info(path)  # readable-file check with a clear message, and the per-band descriptions
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # affine's `*` inside rioxarray's coordinates
+        da = rioxarray.open_rasterio(path, chunks=chunks, masked=False)
+    if all(info.descriptions) and len(set(info.descriptions)) == len(info.descriptions):
+        da = da.assign_coords(band=list(info.descriptions))
+    return da
+
+
 def read_raster(path: str | Path, window: tuple[int, int, int, int] | None = None, nodata: float | None = None) -> np.ndarray:
-    """(bands, rows, cols) float32 pixels of a raster file; nodata pixels as NaN.
+    """(bands, rows, cols) float32 pixels of a raster file (read through :func:`open_raster`); nodata as NaN.
 
     Args:
-        window: optional (row, col, height, width) in pixels.
+        window: optional (row, col, height, width) in pixels; only that part is read.
         nodata: value marking missing pixels, overriding the file's own nodata value.
     """
-    from rasterio.windows import Window
-
-    with _open(path) as src:
-        win = None if window is None else Window(window[1], window[0], window[3], window[2])
-        data = src.read(window=win).astype(np.float32)
-        nd = src.nodata if nodata is None else nodata
+    with open_raster(path) as da:
+        if window is not None:
+            r, c, h, w = window
+            da = da.isel(y=slice(r, r + h), x=slice(c, c + w))
+        data = da.values.astype(np.float32)
+        nd = da.rio.nodata if nodata is None else nodata
     if nd is not None and not np.isnan(nd):
         data[data == nd] = np.nan
     return data

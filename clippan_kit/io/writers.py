@@ -1,4 +1,5 @@
-"""Writers: fused images as GeoTIFF on the scene's PAN grid, and percentile-stretched PNG quick-looks.
+"""Writers: fused images as GeoTIFF on the scene's PAN grid (through rioxarray), and percentile-stretched
+PNG quick-looks.
 
 Both write to a temporary file in the destination folder and rename it into place, so an output
 either exists complete or not at all (a failed or interrupted write leaves nothing behind).
@@ -14,7 +15,7 @@ import numpy as np
 from ..scene import Scene, SceneError
 from ._common import atomic_path
 
-__all__ = ["write_geotiff", "write_quicklook_png", "stretch"]
+__all__ = ["write_geotiff", "fused_dataarray", "write_quicklook_png", "stretch"]
 
 
 def stretch(image: np.ndarray, low: float = 2.0, high: float = 98.0, *, reference: np.ndarray | None = None,
@@ -83,11 +84,12 @@ def write_geotiff(
 
     The file also carries tags ``sensor``, ``ratio`` and ``max_value`` so that a written result can
     be identified later. A scene without georeference gives a plain (non-georeferenced) TIFF.
+    Written by rioxarray from :func:`fused_dataarray` (the transform is written as given, never
+    recomputed from coordinates).
 
     Returns:
         The path written.
     """
-    import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
     path = Path(path)
@@ -107,20 +109,42 @@ def write_geotiff(
         out = data.astype(dt)
         nd = float("nan") if nodata is None else nodata
     out = np.where(scene.valid[None], out, np.asarray(nd).astype(dt))
-    profile = dict(driver="GTiff", height=H, width=W, count=B, dtype=dt.name, nodata=nd,
-                   crs=scene.crs, transform=scene.transform, compress="deflate")
-    if scene.transform is None:
-        profile.pop("transform")
+    da = fused_dataarray(out, scene, band_names=names, nodata=nd)
+    tags = {"sensor": scene.sensor.name, "ratio": str(scene.ratio), "max_value": str(scene.max_value)}
     with atomic_path(path) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(tmp, "w", **profile) as dst:
-                dst.write(out)
-                if names is not None:
-                    for i, n in enumerate(names, start=1):
-                        dst.set_band_description(i, str(n))
-                dst.update_tags(sensor=scene.sensor.name, ratio=str(scene.ratio), max_value=str(scene.max_value))
+            warnings.simplefilter("ignore", PendingDeprecationWarning)  # affine's `*` inside rioxarray
+            da.rio.to_raster(tmp, driver="GTiff", compress="deflate", tags=tags, recalc_transform=False)
     return path
+
+
+def fused_dataarray(image: np.ndarray, scene: Scene, *, band_names: Sequence[str] | None = None,
+                    nodata: float | None = None):
+    """``image`` (B, H, W) on the scene's PAN grid as an ``xarray.DataArray`` with rioxarray metadata.
+
+    Coordinates: ``band`` (the band names, or 1..B), ``y``/``x`` (pixel centres from the scene's transform,
+    or pixel indices + 0.5 without one); ``.rio`` carries the CRS, the transform (exactly the scene's) and
+    ``nodata``; band names are also the ``long_name`` attribute, which rioxarray writes as band descriptions.
+    """
+    import rioxarray  # noqa: F401 - registers the .rio accessor
+    import xarray as xr
+    from affine import Affine
+
+    B, H, W = image.shape
+    t = scene.transform if scene.transform is not None else Affine.identity()
+    coords = {"band": list(band_names) if band_names is not None else list(range(1, B + 1)),
+              "y": t.f + t.e * (np.arange(H) + 0.5), "x": t.c + t.a * (np.arange(W) + 0.5)}
+    da = xr.DataArray(image, dims=("band", "y", "x"), coords=coords)
+    if band_names is not None:
+        da.attrs["long_name"] = tuple(str(n) for n in band_names)
+    if scene.transform is not None:
+        da = da.rio.write_transform(scene.transform)
+    if scene.crs is not None:
+        da = da.rio.write_crs(scene.crs)
+    if nodata is not None:
+        da = da.rio.write_nodata(nodata, encoded=False)
+    return da
 
 
 def write_quicklook_png(

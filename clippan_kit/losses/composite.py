@@ -17,6 +17,8 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn as nn
 
+from ..errors import UnknownNameError
+from ..registry import Registry
 from ..sensors import Sensor, get_sensor
 from .jesse import JesseLoss
 from .terms import (DirectionFn, DirectionLoss, QNRLoss, ShipLoss, SpatialLoss, SpectralLoss, SupervisedLoss)
@@ -25,7 +27,7 @@ __all__ = ["LOSS_CONFIGS", "TERMS", "CompositeLoss", "build_loss", "resolve_loss
 
 _UNSUP = {"spec": 1.0, "spat": 1.0, "qnr": 1.0}
 
-LOSS_CONFIGS: dict[str, dict[str, Any]] = {
+LOSS_CONFIGS: Registry[dict[str, Any]] = Registry("loss configuration", {
     # training modes
     "supervised": {"supervised": 1.0},
     "unsup": dict(_UNSUP),
@@ -37,7 +39,7 @@ LOSS_CONFIGS: dict[str, dict[str, Any]] = {
     "unsup+ship": {**_UNSUP, "ship": 1.0},
     "unsup+d": {**_UNSUP, "direction": 1.0},
     "unsup+ship+d": {**_UNSUP, "ship": 1.0, "direction": 1.0},
-}
+})
 
 TERMS = ("spec", "spat", "qnr", "ship", "direction", "jesse", "supervised")
 
@@ -45,13 +47,11 @@ TERMS = ("spec", "spat", "qnr", "ship", "direction", "jesse", "supervised")
 def resolve_loss_config(config: str | Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Name or mapping -> ``{term: {"weight": w, **options}}`` with zero-weight terms dropped."""
     if isinstance(config, str):
-        if config not in LOSS_CONFIGS:
-            raise KeyError(f"unknown loss configuration {config!r}; known: {', '.join(LOSS_CONFIGS)}")
         config = LOSS_CONFIGS[config]
     out: dict[str, dict[str, Any]] = {}
     for name, spec in config.items():
         if name not in TERMS:
-            raise KeyError(f"unknown loss term {name!r}; terms are {', '.join(TERMS)}")
+            raise UnknownNameError("loss term", name, TERMS)
         spec = {"weight": float(spec)} if isinstance(spec, (int, float)) else copy.deepcopy(dict(spec))
         spec.setdefault("weight", 1.0)
         if float(spec["weight"]) != 0.0:

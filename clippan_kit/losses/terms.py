@@ -202,29 +202,56 @@ class SupervisedLoss(LossTerm):
 
 class _SupervisorDirection:
     """Callable wrapper of a frozen CLIPSupervisor: fused features keep their graph; MS, PAN and text
-    features are constants (computed without gradient)."""
+    features are constants (computed without gradient).
 
-    def __init__(self, supervisor: nn.Module):
+    While gradients are on (training), the tile size fed to it is checked against the scale the supervisor
+    was trained at (:func:`clippan_kit.supervisor.scale.check_scale`; ``on_scale_mismatch`` = ``error``,
+    ``warn`` or ``ignore``); validation on larger crops runs without gradients and is not checked.
+    """
+
+    def __init__(self, supervisor: nn.Module, variant: str = "paper", on_scale_mismatch: str = "error",
+                 control: str | None = None, seed: int = 0):
+        from ..supervisor.direction import DIRECTION_VARIANTS, RandomDirection
+        from ..supervisor.scale import ON_MISMATCH
+
+        DIRECTION_VARIANTS.key(variant)
+        if on_scale_mismatch not in ON_MISMATCH:
+            raise ValueError(f"on_scale_mismatch must be one of {ON_MISMATCH}, got {on_scale_mismatch!r}")
+        if control not in (None, "random"):
+            raise ValueError(f"control must be None or 'random', got {control!r}")
         supervisor.eval()
         for p in supervisor.parameters():
             p.requires_grad_(False)
-        self.supervisor = supervisor
+        self.supervisor, self.variant, self.on_scale_mismatch = supervisor, variant, on_scale_mismatch
+        self._random = RandomDirection(supervisor, seed, variant) if control == "random" else None
+        self._checked: set[tuple[int, int]] = set()
 
     def __call__(self, fused: torch.Tensor, ms_lr: torch.Tensor, pan: torch.Tensor) -> torch.Tensor:
-        from ..supervisor.losses import direction_loss
+        from ..supervisor.direction import direction_loss_images
+        from ..supervisor.scale import check_scale
 
         sup = self.supervisor
         p = next(sup.parameters(), None)
         if p is not None and p.device != fused.device:
             sup.to(fused.device)
-        f_out = sup.image_features(fused.float(), "hrms")
-        with torch.no_grad():
-            f_ms = sup.image_features(ms_lr.float(), "ms")
-            f_pan = sup.image_features(pan.float(), "pan")
-            text = sup.text_features()
-        return direction_loss(f_out, f_ms, f_pan, text)
+        tile, ratio = int(fused.shape[-1]), int(fused.shape[-1] // ms_lr.shape[-1])
+        if torch.is_grad_enabled() and (tile, ratio) not in self._checked:
+            check_scale(getattr(sup, "scale", None), tile, ratio, self.on_scale_mismatch)
+            self._checked.add((tile, ratio))
+        if self._random is not None:
+            return self._random(fused.float(), ms_lr.float(), pan.float())
+        return direction_loss_images(sup, fused.float(), ms_lr.float(), pan.float(), self.variant)
 
 
-def supervisor_direction_fn(supervisor: nn.Module) -> DirectionFn:
-    """``direction_fn(fused, ms_lr, pan)`` computing L_d with a Stage I supervisor (frozen here)."""
-    return _SupervisorDirection(supervisor)
+def supervisor_direction_fn(supervisor: nn.Module, variant: str = "paper", on_scale_mismatch: str = "error",
+                            control: str | None = None, seed: int = 0) -> DirectionFn:
+    """``direction_fn(fused, ms_lr, pan)`` through a Stage I supervisor (frozen here).
+
+    Args:
+        variant: ``paper`` (CLIPPan L_d, default) or ``spectral``
+            (:mod:`clippan_kit.supervisor.direction`).
+        on_scale_mismatch: what to do when training tiles differ from the supervisor's training tiles.
+        control: ``"random"``: the gradient is replaced by a random direction of the same norm
+            (:class:`clippan_kit.supervisor.direction.RandomDirection`, seeded by ``seed``).
+    """
+    return _SupervisorDirection(supervisor, variant, on_scale_mismatch, control, seed)

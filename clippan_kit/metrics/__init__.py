@@ -22,8 +22,10 @@ from .reduced import (ergas, ergas_torch, mpsnr, psnr, psnr_torch, q_index, q_in
                       scc_torch, ssim, ssim_torch)
 from .coregistration import coregister
 from .reprojected import coregistration_shifts, scene_shifts, d_rho, d_rho_torch, local_correlation_torch, reproject, reprojected_metrics
+from .suite import evaluate_fused, evaluate_reduced, validation_metrics, wald_reduced
 
 __all__ = [
+    "evaluate_fused", "evaluate_reduced", "validation_metrics", "wald_reduced",
     "q2n", "q2n_torch", "q_index", "q_index_torch", "sam", "sam_torch", "ergas", "ergas_torch", "psnr", "mpsnr",
     "psnr_torch", "ssim", "ssim_torch", "scc", "scc_torch", "d_lambda", "d_lambda_torch", "d_s", "d_s_torch", "qnr",
     "d_lambda_k", "d_lambda_k_torch", "hqnr", "d_rho", "d_rho_torch", "local_correlation_torch",

@@ -20,6 +20,8 @@ from typing import Any
 
 import torch.nn as nn
 
+from ..errors import UnknownNameError
+from ..registry import Registry
 from .arbrpn import ArbRPN
 from .base import PansharpeningModel
 from .lambda_pnn import LambdaPNN
@@ -35,9 +37,11 @@ __all__ = [
     "selective_scan", "selective_scan_ref", "fused_scan_available",
 ]
 
-MODELS: dict[str, type[PansharpeningModel]] = {
-    cls.name: cls for cls in (PNN, LambdaPNN, ArbRPN, LFormer, PanMamba, SHIP)
-}
+#: Backbone classes by name (case-insensitive; aliases such as "λ-PNN", "pan-mamba").
+MODELS: Registry[type[PansharpeningModel]] = Registry(
+    "model", ((cls.name, cls) for cls in (PNN, LambdaPNN, ArbRPN, LFormer, PanMamba, SHIP)),
+    aliases={"λ-pnn": "lambda_pnn", "lambda-pnn": "lambda_pnn", "lpnn": "lambda_pnn", "l-pnn": "lambda_pnn",
+             "pan-mamba": "panmamba", "pan_mamba": "panmamba", "z-pnn": "pnn", "zpnn": "pnn"})
 
 # Keyword arguments of each class per size. "base" follows the papers (or the authors' code);
 # "small" keeps the topology with fewer/narrower layers so that CPU training takes seconds.
@@ -68,8 +72,6 @@ MODEL_CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-_ALIASES = {"λ-pnn": "lambda_pnn", "lambda-pnn": "lambda_pnn", "lpnn": "lambda_pnn", "l-pnn": "lambda_pnn",
-            "pan-mamba": "panmamba", "pan_mamba": "panmamba", "z-pnn": "pnn", "zpnn": "pnn"}
 
 
 def list_models() -> list[str]:
@@ -78,11 +80,7 @@ def list_models() -> list[str]:
 
 
 def _key(name: str) -> str:
-    key = str(name).strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in MODELS:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
-    return key
+    return MODELS.key(name)
 
 
 def get_model_class(name: str) -> type[PansharpeningModel]:
@@ -105,7 +103,7 @@ def create_model(name: str, n_bands: int, ratio: int, size: str = "base", **over
     key = _key(name)
     configs = MODEL_CONFIGS[key]
     if size not in configs:
-        raise ValueError(f"unknown size {size!r} for {key}; choose from {sorted(configs)}")
+        raise UnknownNameError("size", size, sorted(configs), f"(for {key})")
     kwargs = copy.deepcopy(configs[size])
     kwargs.update(overrides)
     try:

@@ -5,9 +5,11 @@ Liu et al., "CLIPPan: Adapting CLIP as a supervisor for unsupervised pansharpeni
 from .base import BaseLoadError, FrozenBase, load_base, offline_default_base, tiny_base
 from .checkpoint import CheckpointError, load_supervisor, read_checkpoint, save_checkpoint
 from .data import Tiles, TileSampler, grid_tiles, split_scene
+from .direction import DIRECTION_VARIANTS, RandomDirection, direction_loss_images
 from .losses import LossWeights, direction_loss, fusion_alignment, inter_mcl, intra_mcl, stage1_loss
 from .model import CLIPSupervisor
 from .prompts import HRMS_PROMPTS, IMAGE_TYPES, PromptSet, make_prompts
+from .scale import SupervisorScaleError, check_scale, training_scale
 from .train import TrainConfig, TrainResult, build_supervisor, train_supervisor
 
 __all__ = [
@@ -15,5 +17,6 @@ __all__ = [
     "load_supervisor", "read_checkpoint", "save_checkpoint", "Tiles", "TileSampler", "grid_tiles", "split_scene",
     "LossWeights", "direction_loss", "fusion_alignment", "inter_mcl", "intra_mcl", "stage1_loss", "CLIPSupervisor",
     "HRMS_PROMPTS", "IMAGE_TYPES", "PromptSet", "make_prompts", "TrainConfig", "TrainResult", "build_supervisor",
-    "train_supervisor",
+    "train_supervisor", "DIRECTION_VARIANTS", "RandomDirection", "direction_loss_images", "SupervisorScaleError",
+    "check_scale", "training_scale",
 ]

@@ -30,6 +30,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..errors import ClippanError
+
 __all__ = ["FrozenBase", "BaseLoadError", "load_base", "tiny_base", "offline_default_base", "state_dict_hash"]
 
 log = logging.getLogger("clippan_kit.supervisor")
@@ -41,7 +43,7 @@ _OPENAI_MODEL = "ViT-B-32"
 _HUB_HOST = ("huggingface.co", 443)
 
 
-class BaseLoadError(RuntimeError):
+class BaseLoadError(ClippanError, RuntimeError):
     """The requested base model could not be loaded; the message says why and what to do."""
 
 

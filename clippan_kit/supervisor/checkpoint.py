@@ -3,7 +3,7 @@
 A checkpoint (``torch.save`` dict, written atomically) holds ``format``, ``version``, ``base`` (spec,
 name, weights hash, embed dim, whether its towers were trained together), ``sensor`` (all Sensor
 fields), ``prompts``, ``model`` (stem / adapter options), ``config`` (training options), ``step``,
-``trainable`` (state dict of stems, six adapters, IFA, TFA) and, for resuming, ``optimizer`` and ``rng``.
+``scale`` (training tile, ratio and tower input size, :mod:`~clippan_kit.supervisor.scale`), ``trainable`` (state dict of stems, six adapters, IFA, TFA) and, for resuming, ``optimizer`` and ``rng``.
 """
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ def supervisor_metadata(sup: CLIPSupervisor) -> dict[str, Any]:
         "model": {"ms_input": sup.ms_stem.mode, "pan_input": sup.pan_stem.mode, "input_size": sup.input_size,
                   "adapter_reduction": sup.image_adapters["ms"].net[0].in_features // sup.image_adapters["ms"].net[0].out_features,
                   "adapter_ratio": sup.image_adapters["ms"].ratio},
+        "scale": sup.scale,
     }
 
 
@@ -92,5 +93,6 @@ def load_supervisor(path: str | Path, base: FrozenBase | str | None = None, devi
                          adapter_ratio=m["adapter_ratio"])
     sup.load_trainable_state_dict(ckpt["trainable"])
     sup.checkpoint_step = int(ckpt.get("step", 0))
+    sup.scale = ckpt.get("scale")
     sup.eval()
     return sup.to(device) if device is not None else sup

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ..wald import interp23tap
 from .data import Tiles
+from .direction import direction_loss_images  # noqa: F401 - re-exported (notebooks import it from here)
 from .losses import direction_loss
 from .model import CLIPSupervisor
 from .prompts import IMAGE_TYPES
@@ -89,17 +90,3 @@ def format_comparison(table: dict[str, tuple[float, float]]) -> str:
     lines = [f"{'metric':<18} {'before':>9} {'after':>9}", "-" * 38]
     lines += [f"{k:<18} {b:>9.4f} {a:>9.4f}" for k, (b, a) in table.items()]
     return "\n".join(lines)
-
-
-def direction_loss_images(sup: CLIPSupervisor, fused: torch.Tensor, ms: torch.Tensor, pan: torch.Tensor) -> torch.Tensor:
-    """Stage II semantic loss L_d (CLIPPan Eq. 6-8) of fused images, differentiable w.r.t. ``fused``.
-
-    Args:
-        fused: (N, B, H, W) network output in normalised units (requires grad in Stage II).
-        ms: (N, B, h, w) low-resolution MS; pan: (N, 1, H, W). The supervisor's parameters are not
-            updated here (freeze them, e.g. ``sup.requires_grad_(False)``, in Stage II).
-    """
-    with torch.no_grad():
-        f_ms, f_pan = sup.image_features(ms, "ms"), sup.image_features(pan, "pan")
-        text = sup.text_features()
-    return direction_loss(sup.image_features(fused, "hrms"), f_ms, f_pan, text)

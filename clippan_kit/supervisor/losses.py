@@ -65,8 +65,9 @@ def fusion_alignment(f_fused: torch.Tensor, f_hrms: torch.Tensor, t_fused: torch
     return F.l1_loss(t_fused, t_protocol.detach()) + F.l1_loss(f_fused, f_hrms.detach())
 
 
-def direction_loss(f_out: torch.Tensor, f_ms: torch.Tensor, f_pan: torch.Tensor, text_feats: torch.Tensor) -> torch.Tensor:
-    """Stage II semantic loss L_d (Eq. 6-8), averaged over the batch.
+def direction_loss(f_out: torch.Tensor, f_ms: torch.Tensor, f_pan: torch.Tensor, text_feats: torch.Tensor,
+                   reduction: str = "mean") -> torch.Tensor:
+    """Stage II semantic loss L_d (Eq. 6-8), averaged over the batch (``reduction="none"``: per image, (N,)).
 
     ``1 - (cos(F_out - F_MS, T_wald - T_MS) + cos(F_out - F_PAN, T_wald - T_PAN)) / 2``
 
@@ -77,7 +78,8 @@ def direction_loss(f_out: torch.Tensor, f_ms: torch.Tensor, f_pan: torch.Tensor,
     t_ms, t_pan, t_hrms = text_feats[0], text_feats[1], text_feats[2]
     cos_ms = F.cosine_similarity(f_out - f_ms, (t_hrms - t_ms)[None], dim=-1)
     cos_pan = F.cosine_similarity(f_out - f_pan, (t_hrms - t_pan)[None], dim=-1)
-    return (1.0 - 0.5 * (cos_ms + cos_pan)).mean()
+    loss = 1.0 - 0.5 * (cos_ms + cos_pan)
+    return loss.mean() if reduction == "mean" else loss
 
 
 @dataclass(frozen=True)

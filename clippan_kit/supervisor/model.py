@@ -52,6 +52,8 @@ class CLIPSupervisor(nn.Module):
         self.register_buffer("mean", torch.tensor(base.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(base.std).view(1, 3, 1, 1), persistent=False)
         self._text_cache: dict[tuple, torch.Tensor] = {}
+        #: scale it was trained at (:func:`~clippan_kit.supervisor.scale.training_scale`); None = unknown
+        self.scale: dict | None = None
 
     # ------------------------------------------------------------------ bookkeeping
     @property
@@ -154,4 +156,5 @@ class CLIPSupervisor(nn.Module):
         n = sum(p.numel() for p in self.trainable_parameters())
         return (f"CLIPSupervisor({self.base.describe()}; sensor {self.sensor.name}, {self.n_bands} bands, "
                 f"ms_input={self.ms_stem.mode}, pan_input={self.pan_stem.mode}, input {self.input_size}px, "
+                f"trained on {self.scale['tile'] if self.scale else '?'}-px tiles, "
                 f"HRMS prompt '{self.prompts.hrms_name}', {n} trainable parameters)")

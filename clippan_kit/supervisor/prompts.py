@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..registry import Registry
+
 __all__ = ["PromptSet", "HRMS_PROMPTS", "MS_PROMPT", "PAN_PROMPT", "make_prompts", "IMAGE_TYPES"]
 
 #: Image types, in the order used for every (3, D) text-feature tensor and every label.
@@ -17,7 +19,7 @@ IMAGE_TYPES = ("ms", "pan", "hrms")
 MS_PROMPT = "a multispectral image"
 PAN_PROMPT = "a panchromatic image"
 
-HRMS_PROMPTS: dict[str, str] = {
+HRMS_PROMPTS: Registry[str] = Registry("HRMS prompt", {
     # Paper, Stage I (default).
     "wald": "High-quality reference image adhering to Wald's protocol: spectrally consistent with original data and spatially sharp",
     # Our wording of Khan's full-resolution consistency protocol.
@@ -27,7 +29,7 @@ HRMS_PROMPTS: dict[str, str] = {
     "I": "This image is the fusion image of the input image",
     "II": "a fused product of the MS and PAN images",
     "noise": "an image independent of the inputs",
-}
+}, normalize=None)
 
 
 @dataclass(frozen=True)

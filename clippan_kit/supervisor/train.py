@@ -1,7 +1,8 @@
 """Stage I trainer: tiles from scenes -> L_s1 (Eq. 1) -> adapters, stems, IFA, TFA; with CSV log, resume, checkpoints.
 
-Output folder layout: ``supervisor.pt`` (latest checkpoint, atomic), ``loss.csv`` (one row per step:
-step, loss, inter, intra, fusion, lr, seconds).
+Output: a checkpoint ``S.pt`` (latest, atomic) with ``S.loss.csv`` beside it, or in a folder
+``supervisor.pt`` and ``loss.csv`` (:func:`output_paths`); the CSV has one row per step: step, loss, inter,
+intra, fusion, lr, seconds.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..devices import select_device
 from ..scene import Scene
 from .base import FrozenBase, load_base
 from .checkpoint import check_compatible, read_checkpoint, save_checkpoint
@@ -24,8 +26,10 @@ from .data import TileSampler, Tiles, resolve_pseudo_label_fn
 from .losses import LossWeights, stage1_loss
 from .model import CLIPSupervisor
 from .prompts import make_prompts
+from .scale import training_scale
 
-__all__ = ["TrainConfig", "TrainResult", "train_supervisor", "build_supervisor", "pick_device", "hrms_targets"]
+__all__ = ["TrainConfig", "TrainResult", "train_supervisor", "build_supervisor", "pick_device", "hrms_targets",
+           "output_paths"]
 
 log = logging.getLogger("clippan_kit.supervisor")
 CSV_FIELDS = ["step", "loss", "inter", "intra", "fusion", "lr", "seconds"]
@@ -41,7 +45,9 @@ class TrainConfig:
 
     steps: int = 100
     batch_size: int = 8
-    tile_size: int = 128  # PAN pixels; MS tiles are tile_size / ratio
+    # PAN pixels; MS tiles are tile_size / ratio. 64 = the Stage II tile of the quick and paper presets
+    # (clippan_kit.train.presets), so the supervisor learns at the scale it supervises (supervisor.scale).
+    tile_size: int = 64
     input_size: int | None = 128  # image-tower input side; None = the base's own (224 for ViT-B/32)
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -72,11 +78,16 @@ class TrainResult:
     seconds_per_step: float = float("nan")
 
 
-def pick_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else CUDA when present, else CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def output_paths(out: str | Path) -> tuple[Path, Path]:
+    """(checkpoint, loss CSV) of a Stage I run: ``out/supervisor.pt`` and ``out/loss.csv`` for a folder,
+    ``out`` and ``<stem>.loss.csv`` beside it for a path ending in ``.pt``/``.pth``/``.ckpt``."""
+    out = Path(out)
+    if out.suffix.lower() in (".pt", ".pth", ".ckpt"):
+        return out, out.with_name(f"{out.stem}.loss.csv")
+    return out / "supervisor.pt", out / "loss.csv"
+
+
+pick_device = select_device  # the former name; one picker for every loop (clippan_kit.devices)
 
 
 def build_supervisor(base: FrozenBase, sensor, config: TrainConfig = TrainConfig()) -> CLIPSupervisor:
@@ -85,8 +96,10 @@ def build_supervisor(base: FrozenBase, sensor, config: TrainConfig = TrainConfig
     if size is not None and not base.model.visual.__class__.__name__.startswith("Timm") and size != base.image_size:
         log.info("input_size %s ignored: the %s image tower needs %d px", size, base.name, base.image_size)
         size = base.image_size
-    return CLIPSupervisor(base, sensor, make_prompts(config.hrms_prompt), config.ms_input, config.pan_input, size,
-                          config.adapter_reduction, config.adapter_ratio)
+    sup = CLIPSupervisor(base, sensor, make_prompts(config.hrms_prompt), config.ms_input, config.pan_input, size,
+                         config.adapter_reduction, config.adapter_ratio)
+    sup.scale = training_scale(config.tile_size, sensor.ratio, sup.input_size)
+    return sup
 
 
 def hrms_targets(tiles: Tiles, pseudo_label_fn: Callable | None) -> torch.Tensor:
@@ -110,7 +123,8 @@ def train_supervisor(scenes: Sequence[Scene], out_dir: str | Path, config: Train
 
     Args:
         scenes: training scenes, one band count (normalised by ``scene.max_value``).
-        out_dir: folder for ``supervisor.pt`` and ``loss.csv``.
+        out_dir: folder for ``supervisor.pt`` and ``loss.csv``, or a checkpoint path ``S.pt`` (log
+            ``S.loss.csv`` beside it), see :func:`output_paths`.
         config: options (:class:`TrainConfig`).
         base: a loaded :class:`FrozenBase` or a base spec (``"auto"``, ``"offline"``, ``"tiny"`` ...).
         pseudo_label: ``"bdsd"`` (BDSD-PC on the fly, the paper's choice), ``"reference"`` (ground truth
@@ -118,10 +132,9 @@ def train_supervisor(scenes: Sequence[Scene], out_dir: str | Path, config: Train
         resume: continue from ``out_dir/supervisor.pt`` (same base, bands and options required).
         device: ``"cpu"``, ``"cuda"`` ...; default CUDA when present (with AMP) else CPU.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path, csv_path = out_dir / "supervisor.pt", out_dir / "loss.csv"
-    dev = pick_device(device)
+    ckpt_path, csv_path = output_paths(out_dir)
+    ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+    dev = select_device(device)
     base = load_base(base) if isinstance(base, str) else base
     sensor = scenes[0].sensor
     torch.manual_seed(config.seed)

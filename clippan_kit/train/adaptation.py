@@ -98,8 +98,12 @@ def select_tiles(scene: Scene, n_tiles: int = 8, tile: int = 128, data: SceneTil
     if T <= n_tiles:
         return grid, list(range(T))
     f = tile_features(grid)
-    _, _, v = torch.pca_lowrank(f, q=min(3, f.shape[1]), center=True)
-    z = (f - f.mean(0)) @ v[:, :3]
+    # Exact PCA (T x F is small): torch.pca_lowrank is randomised and drew from the global torch RNG, so
+    # two calls on the same scene could pick different tiles. k-means below only sees distances, which
+    # do not depend on the basis chosen inside the top-3 subspace.
+    fc = f - f.mean(0)
+    v = torch.linalg.svd(fc, full_matrices=False).Vh.T
+    z = fc @ v[:, :3]
     _, centers = kmeans(z, n_tiles)
     d = torch.cdist(centers, z)
     chosen: list[int] = []

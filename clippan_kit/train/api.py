@@ -84,8 +84,7 @@ def train(scenes: Scene | Sequence[Scene], *, backbone: str = "lambda_pnn", mode
 
     scenes = [scenes] if isinstance(scenes, Scene) else list(scenes)
     torch.manual_seed(seed)  # the model's initial weights are part of the seeded run
-    if mode not in MODES:
-        raise KeyError(f"unknown mode {mode!r}; modes are {', '.join(MODES)}")
+    MODES.key(mode)  # UnknownNameError listing the modes
     cfg = get_preset(preset, **overrides)
     first = scenes[0]
     loss_cfg = resolve_loss_config(loss if loss is not None else MODES[mode]["loss"])

@@ -12,9 +12,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..registry import Registry
+
 __all__ = ["PRESETS", "MODES", "get_preset"]
 
-PRESETS: dict[str, dict[str, Any]] = {
+PRESETS: Registry[dict[str, Any]] = Registry("preset", {
     "paper": {"iterations": 1000, "batch_size": 32, "lr": 3e-3, "tile": 64, "size": "base",
               "val_every": 100, "val_size": 256, "weight_decay": 0.0},
     "quick": {"iterations": 150, "batch_size": 8, "lr": 1e-3, "tile": 64, "size": "small",
@@ -23,20 +25,18 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "val_every": 100, "val_size": 256, "weight_decay": 0.0},
     "tiny": {"iterations": 2, "batch_size": 2, "lr": 1e-3, "tile": 32, "size": "small",
              "val_every": 0, "val_size": 64, "weight_decay": 0.0},
-}
+})
 
 # mode -> loss configuration name (clippan_kit.losses.LOSS_CONFIGS) and whether tiles are Wald-reduced.
-MODES: dict[str, dict[str, Any]] = {
+MODES: Registry[dict[str, Any]] = Registry("mode", {
     "supervised": {"loss": "supervised", "reduced": True},
     "unsup": {"loss": "unsup", "reduced": False},
     "clippan": {"loss": "clippan", "reduced": False},
     "jesse": {"loss": "jesse", "reduced": False},
-}
+})
 
 
 def get_preset(name: str, **overrides: Any) -> dict[str, Any]:
-    if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; presets are {', '.join(PRESETS)}")
     cfg = copy.deepcopy(PRESETS[name])
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     return cfg

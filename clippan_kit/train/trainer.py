@@ -20,18 +20,12 @@ import torch
 import torch.nn as nn
 
 from ..losses import CompositeLoss
-from ..losses import _cores
 from ..losses.jesse import jesse_extras, jesse_scene_extras
+from ..devices import select_device
 from .checkpoints import read_checkpoint, save_checkpoint
 from .data import SceneTiles
 
 __all__ = ["Trainer", "TrainResult", "select_device", "seed_everything"]
-
-
-def select_device(device: str | torch.device | None = None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -125,28 +119,16 @@ class Trainer:
     # ------------------------------------------------------------------ validation
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Loss terms and quality indices on the central crop of the first scene."""
-        from ..metrics.q2n import q2n_torch
-        from ..metrics.reduced import ergas_torch, sam_torch
+        """Loss terms and quality indices (:func:`clippan_kit.metrics.suite.validation_metrics`) on the
+        central crop of the first scene."""
+        from ..metrics.suite import validation_metrics
 
         self.model.eval()
         batch = self._to_device(self.data.center(self.val_size))
         out = self.forward(batch).float()
         _, logs = self.loss(out, batch)
         result = {f"loss.{k}": v for k, v in logs.items()}
-        sensor = self.data.sensor
-        try:
-            d_l, d_s = _cores.qnr_parts(out.double(), {k: v.double() for k, v in batch.items()}, sensor)
-            result.update(D_lambda=float(d_l[0]), D_s=float(d_s[0]), QNR=float((1 - d_l[0]) * (1 - d_s[0])))
-        except ValueError:
-            pass  # crop too small for QNR blocks
-        low = _cores.reproject(out.double(), sensor, batch.get("shifts"))
-        result.update(R_Q2n=float(q2n_torch(low, batch["ms_lr"].double())[0]),
-                      R_ERGAS=float(ergas_torch(low, batch["ms_lr"].double(), sensor.ratio)[0]))
-        if "target" in batch:
-            t = batch["target"].double()
-            result.update(Q2n=float(q2n_torch(out.double(), t)[0]), ERGAS=float(ergas_torch(out.double(), t, sensor.ratio)[0]),
-                          SAM=float(sam_torch(out.double(), t)[0]))
+        result.update(validation_metrics(out, batch, self.data.sensor))
         result["iteration"] = self.iteration
         self.model.train()
         return result

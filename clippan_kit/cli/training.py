@@ -1,44 +1,33 @@
-"""``clippan train`` and ``clippan train-teacher``: Stage II training from the command line.
-
-Registered into the ``clippan`` parser by :func:`add_subcommands` (the lead's :mod:`clippan_kit.cli`
-finds it). Errors surface as one line through the main CLI's handler.
-"""
+"""``clippan train`` and ``clippan train-teacher``: Stage II training (and λ-PNN pretraining)."""
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
 
-__all__ = ["add_subcommands"]
+from ..errors import UsageError
+from .options import add_scene_options, add_training_options, check_out, load_scene_from_args
+
+__all__ = ["register"]
+
+CHECKPOINT = (".pt", ".pth", ".ckpt")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from .cli import add_scene_options
-    from .train.presets import PRESETS
+    from ..train.presets import PRESETS
 
     add_scene_options(p)
-    p.add_argument("--out", type=Path, help="checkpoint path to write (logs go next to it); optional with "
-                   "--preset pretrain (default: the cache, where the λ-PNN pipeline finds it)")
-    p.add_argument("--preset", default="quick", choices=sorted(PRESETS),
-                   help="paper: Adam lr 3e-3, batch 32, 1000 iterations, base size; quick: minutes on a CPU (default)")
-    p.add_argument("--iterations", type=int, help="override the preset's iteration count")
-    p.add_argument("--batch-size", type=int, help="override the preset's batch size")
-    p.add_argument("--lr", type=float, help="override the preset's learning rate")
-    p.add_argument("--tile", type=int, help="training tile side in PAN pixels (multiple of the ratio)")
+    add_training_options(p, PRESETS, out_help="checkpoint FILE.pt to write (logs go next to it); optional with "
+                         "--preset pretrain (default: the cache, where the λ-PNN pipeline finds it)",
+                         preset_help="paper: Adam lr 3e-3, batch 32, 1000 iterations, base size; quick: minutes on a "
+                                     "CPU (default); pretrain: λ-PNN JESSE pretraining; tiny: smoke tests")
     p.add_argument("--size", choices=["small", "base"], help="backbone size (preset default)")
     p.add_argument("--val-every", type=int, help="validate and checkpoint every N iterations (0: at the end)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--ignore-reference", action="store_true", help="drop a ground truth the scene file carries: "
                    "supervised training then uses Wald's protocol, so a GT kept for evaluation stays unseen")
 
 
 def _training_scene(args: argparse.Namespace):
-    from .cli import load_scene_from_args
-
     scene = load_scene_from_args(args)
     return scene.replace(reference=None) if args.ignore_reference and scene.reference is not None else scene
 
@@ -55,38 +44,30 @@ def _report(result, out: Path) -> None:
           f"validation: {json.dumps(summary)}")
 
 
-def _check_out(out: Path) -> None:
-    from .cli import CLIError
-
-    if not out.parent.exists():
-        raise CLIError(f"output folder {out.parent} does not exist")
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from .cli import CLIError, load_scene_from_args
-    from .losses import LOSS_CONFIGS
-    from .train import train
+    from ..losses import LOSS_CONFIGS
+    from ..train import train
 
     if args.out is None:
         if args.preset != "pretrain":
-            raise CLIError("--out CKPT is required (only --preset pretrain has a default: the cache)")
-        from .train.adaptation import pretrained_path
-        from .train.presets import get_preset
+            raise UsageError("--out CKPT is required (only --preset pretrain has a default: the cache)")
+        from ..train.adaptation import pretrained_path
+        from ..train.presets import get_preset
 
         scene = load_scene_from_args(args)
         args.out = pretrained_path(scene.sensor, args.backbone, args.size or get_preset("pretrain")["size"])
         args.out.parent.mkdir(parents=True, exist_ok=True)
-    _check_out(args.out)
+    check_out(args.out, CHECKPOINT)
     if args.mode == "clippan" and args.supervisor is None and (args.loss is None or "direction" in str(args.loss)):
-        raise CLIError("mode clippan needs --supervisor CKPT (from 'clippan train-supervisor') for L_d, "
-                       "and --teacher CKPT (from 'clippan train-teacher') for L_ship")
+        raise UsageError("mode clippan needs --supervisor CKPT (from 'clippan train-supervisor') for L_d, "
+                         "and --teacher CKPT (from 'clippan train-teacher') for L_ship")
     loss = args.loss
     if loss is not None and loss not in LOSS_CONFIGS:
         try:
             loss = json.loads(loss)
         except json.JSONDecodeError:
-            raise CLIError(f"--loss must be one of {', '.join(LOSS_CONFIGS)} or a JSON object like "
-                           '\'{"spec": 1, "qnr": 0.5}\'') from None
+            raise UsageError(f"--loss must be one of {', '.join(LOSS_CONFIGS)} or a JSON object like "
+                             '\'{"spec": 1, "qnr": 0.5}\'') from None
     scene = _training_scene(args)
     result = train(scene, backbone=args.backbone, mode=args.mode, preset=args.preset, loss=loss,
                    teacher=args.teacher, supervisor=args.supervisor, checkpoint=args.out, resume=args.resume,
@@ -97,12 +78,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_train_teacher(args: argparse.Namespace) -> int:
-    from .cli import CLIError
-    from .train import train_teacher
+    from ..train import train_teacher
 
-    if args.out is None:
-        raise CLIError("--out CKPT is required")
-    _check_out(args.out)
+    check_out(args.out, CHECKPOINT)
     scene = _training_scene(args)
     result = train_teacher(scene, backbone=args.backbone, preset=args.preset, checkpoint=args.out, resume=args.resume,
                            seed=args.seed, device=args.device, amp=False if args.no_amp else None,
@@ -111,22 +89,22 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_subcommands(subparsers) -> None:
-    """Register ``train`` and ``train-teacher`` on the ``clippan`` sub-parsers."""
-    from .train.presets import MODES
+def register(sub) -> None:
+    """Add ``train`` and ``train-teacher`` to the ``clippan`` sub-parsers."""
+    from ..train.presets import MODES
 
-    p = subparsers.add_parser("train", help="train a backbone (supervised, unsup, clippan or jesse) on a scene")
+    p = sub.add_parser("train", help="train a backbone (supervised, unsup, clippan or jesse) on a scene")
     _common(p)
-    p.add_argument("--backbone", default="lambda_pnn", help="pnn, lambda_pnn, arbrpn, lformer, panmamba, ship")
-    p.add_argument("--mode", default="unsup", choices=sorted(MODES),
-                   help="supervised (reduced resolution), unsup (L_spec+L_spat+L_QNR), clippan (+L_ship+L_d), jesse")
+    p.add_argument("--backbone", default="lambda_pnn", help="pnn, lambda_pnn, arbrpn, lformer, panmamba, ship (default lambda_pnn)")
+    p.add_argument("--mode", default="unsup", choices=list(MODES),
+                   help="supervised (reduced resolution), unsup (L_spec+L_spat+L_QNR, default), clippan (+L_ship+L_d), jesse")
     p.add_argument("--loss", help="loss configuration replacing the mode's: a name (e.g. unsup+d) or JSON {term: weight}")
     p.add_argument("--teacher", type=Path, help="SHIP teacher checkpoint for L_ship (clippan train-teacher)")
     p.add_argument("--supervisor", type=Path, help="Stage I supervisor checkpoint for L_d (clippan train-supervisor)")
     p.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning)")
     p.set_defaults(func=cmd_train)
 
-    p = subparsers.add_parser("train-teacher", help="train the L_ship teacher (SHIP) with supervision at reduced resolution")
+    p = sub.add_parser("train-teacher", help="train the L_ship teacher (SHIP) with supervision at reduced resolution")
     _common(p)
     p.add_argument("--backbone", default="ship", help="teacher backbone (default ship)")
     p.set_defaults(func=cmd_train_teacher)

@@ -1,5 +1,6 @@
-"""The built-in default job (``make demo`` / ``clippan demo``): fuse a scene with every classical method,
-write each result as a GeoTIFF, a PNG comparison figure, and a metrics table (JSON + printed)."""
+"""The job of ``clippan demo`` (``make demo``): fuse a scene with every classical method, write each result
+as a GeoTIFF, a PNG comparison figure, and a metrics table (JSON + printed). Part of the command line:
+the library never imports it."""
 from __future__ import annotations
 
 import json
@@ -11,16 +12,14 @@ __all__ = ["run_demo"]
 def run_demo(out_dir: Path, sample: str | None = None, methods=None) -> dict[str, dict[str, float]]:
     """Fuse ``sample`` (a name from :mod:`clippan_kit.samples`, default: the built-in synthetic scene)
     with every classical method; returns method -> metrics."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from tqdm.auto import tqdm
 
-    from .classical import METHODS, fuse
-    from .io import write_geotiff
-    from .metrics import full_resolution_metrics, reduced_resolution_metrics
-    from .samples import default_scene, load_sample
-    from .viz import comparison_figure
+    from ..classical import METHODS
+    from ..io import write_geotiff
+    from ..methods import resolve_method, run_method
+    from ..metrics.suite import evaluate_fused
+    from ..samples import default_scene, load_sample
+    from ..viz import comparison_figure
 
     scene = default_scene() if sample is None else load_sample(sample)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -28,12 +27,9 @@ def run_demo(out_dir: Path, sample: str | None = None, methods=None) -> dict[str
     methods = list(methods or METHODS)
     fused, metrics = {}, {}
     for name in tqdm(methods, desc="fusing", unit="method"):
-        fused[name] = fuse(scene, name)
+        fused[name] = run_method(resolve_method(name), scene)
         write_geotiff(out_dir / f"{name}.tif", fused[name], scene)
-        m = dict(full_resolution_metrics(fused[name], scene))
-        if scene.reference is not None:
-            m.update(reduced_resolution_metrics(fused[name], scene.reference, ratio=scene.ratio, max_value=scene.max_value))
-        metrics[name] = {k: float(v) for k, v in m.items()}
+        metrics[name] = evaluate_fused(fused[name], scene)
     images = {"PAN": scene.pan, **fused}
     if scene.reference is not None:
         images["reference"] = scene.reference
