@@ -34,7 +34,7 @@ COREGISTRATION_METHODS = ("peer", "phase")
 _EPS = 1e-20
 
 
-def _window_sum(t: torch.Tensor, w: int) -> torch.Tensor:
+def window_sum(t: torch.Tensor, w: int) -> torch.Tensor:
     """Sums over the 2w x 2w window of rows i-w+1 .. i+w (zero outside), same size as t."""
     return box_sum(F.pad(t, (w, w, w, w)), 2 * w)[..., 1:, 1:]
 
@@ -70,8 +70,8 @@ def _peer_scores_exact(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int, 
     H, W = pan_lp.shape
     x = ms_exp[:, crop:H - crop, crop:W - crop].double()
     h, wd = x.shape[-2:]
-    xc = x - _window_sum(x, w) / (4.0 * w * w)
-    a = _window_sum(xc * xc, w).clamp_(min=_EPS).rsqrt_()  # 1/sqrt(s_xx); eps as their xcorr_torch
+    xc = x - window_sum(x, w) / (4.0 * w * w)
+    a = window_sum(xc * xc, w).clamp_(min=_EPS).rsqrt_()  # 1/sqrt(s_xx); eps as their xcorr_torch
     k = search // 2 + 1
     padded = _half_variants(pan_lp, k)
     n = 2 * search + 1
@@ -80,9 +80,9 @@ def _peer_scores_exact(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int, 
         for j, q in enumerate(range(-search, search + 1)):
             r0, c0 = k + crop - m // 2, k + crop - q // 2  # out(i) = p(i - m/2): a slice of the padded image
             y = padded[(m % 2, q % 2)][r0:r0 + h, c0:c0 + wd]
-            yc = y - _window_sum(y, w) / (4.0 * w * w)
-            e = _window_sum(yc * yc, w).clamp_(min=_EPS).rsqrt_()
-            out[i, j] = (_window_sum(xc * yc, w) * a * e).mean((-1, -2))
+            yc = y - window_sum(y, w) / (4.0 * w * w)
+            e = window_sum(yc * yc, w).clamp_(min=_EPS).rsqrt_()
+            out[i, j] = (window_sum(xc * yc, w) * a * e).mean((-1, -2))
     return out
 
 
@@ -110,15 +110,15 @@ def _peer_scores_sampled(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int
     nbh, nbw = nu + 2 * w // s - 1, nv + 2 * w // s - 1  # blocks from row g: window of centre u = blocks u..u+2w/s-1
     if nu < 1 or nv < 1 or 2 * w % s or g < t:
         return _peer_scores_exact(ms_exp, pan_lp, search, w, crop)
-    xc = x - _window_sum(x, w) / (4.0 * w * w)
-    a = _window_sum(xc * xc, w).clamp_(min=_EPS).rsqrt_()[:, 2 * g::s, 2 * g::s][:, :nu, :nv]  # (B, nu, nv)
+    xc = x - window_sum(x, w) / (4.0 * w * w)
+    a = window_sum(xc * xc, w).clamp_(min=_EPS).rsqrt_()[:, 2 * g::s, 2 * g::s][:, :nu, :nv]  # (B, nu, nv)
     xb = xc[:, g:g + s * nbh, g:g + s * nbw].reshape(B, nbh, s, nbw, s).permute(1, 3, 0, 2, 4)
     xb = xb.reshape(nbh * nbw, B, s * s)
     n = 2 * search + 1
     out = torch.empty(n, n, B, dtype=torch.float64)
     for (fr, fc), y in _half_variants(pan_lp, 0, torch.float32).items():
-        yc = (y - _window_sum(y, w) / (4.0 * w * w))[crop:crop + h, crop:crop + wd]
-        e = _window_sum(yc * yc, w).clamp_(min=_EPS).rsqrt_()  # 1/sqrt(s_yy), exact at interior pixels
+        yc = (y - window_sum(y, w) / (4.0 * w * w))[crop:crop + h, crop:crop + wd]
+        e = window_sum(yc * yc, w).clamp_(min=_EPS).rsqrt_()  # 1/sqrt(s_yy), exact at interior pixels
         # Block u' needs y rows g + s u' - d .. + s - 1 for d = t .. -t: patches of s + 2t rows from g - t.
         Yp = yc[g - t:g - t + s * nbh + 2 * t, g - t:g - t + s * nbw + 2 * t]
         Yb = Yp.unfold(0, s + 2 * t, s).unfold(1, s + 2 * t, s)[:nbh, :nbw]  # (nbh, nbw, s+2t, s+2t)

@@ -29,12 +29,11 @@ from math import ceil
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..scene import Scene
 from ..wald import reproject_ms, shift_decimate
-from ._common import as_batch, as_pan_batch, box_sum, cut_border, dn_bits
-from .coregistration import coregister, coregistration_phases
+from ._common import as_batch, as_pan_batch, cut_border, dn_bits
+from .coregistration import coregister, coregistration_phases, window_sum
 from .q2n import q2n
 from .reduced import ergas_torch, q_index_torch, sam_torch
 
@@ -55,7 +54,7 @@ def local_correlation_torch(x: torch.Tensor, y: torch.Tensor, half_width: int, *
     w = int(half_width)
 
     def wsum(t):
-        return box_sum(F.pad(t, (w, w, w, w)), 2 * w)[..., 1:, 1:]
+        return window_sum(t, w)
 
     area = 4.0 * w * w
     xc = x - wsum(x) / area
