@@ -110,7 +110,8 @@ def fuse_scene(
             with a global or large receptive field, else ``overlap - receptive_field``.
 
     Returns:
-        (B, H, W) float32 fused image in scene units (same scale as ``scene.ms``).
+        (B, H, W) float32 fused image in scene units (same scale as ``scene.ms``), clipped to the
+        physical range ``[0, scene.max_value]`` (a network's residual can overshoot it).
     """
     r = scene.ratio
     tile = max(r, int(tile) // r * r)
@@ -159,5 +160,6 @@ def fuse_scene(
             bar.update(len(batch))
     bar.close()
     out /= np.maximum(weight, 1e-12)
+    np.clip(out, 0.0, 1.0, out=out)  # inputs were divided by the full scale: 1 is full scale
     out *= scale
     return out

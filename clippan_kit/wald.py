@@ -13,6 +13,10 @@ Conventions follow Vivone's MATLAB toolbox (Vivone et al., IEEE TGRS 2015; Vivon
   Lagrange-like filter with circular borders. The first step puts the samples at odd
   positions, later ones at even positions, so ``interp23tap(x)[..., r//2::r, r//2::r] == x``.
 
+* Sub-pixel shifts (λ-PNN authors' ``fineshift``, Ciotola et al., IEEE TGRS 2023): half-sample steps by
+  the odd taps of the same 23-tap filter, zero borders; :func:`reproject_ms` (MTF filter -> shift ->
+  decimation) is the one MS-scale reprojection of the R-metrics and of the JESSE loss.
+
 One core, in torch (float64 when given numpy), serves numpy and torch callers and is
 differentiable: Stage II losses and JESSE reproject the network output through it.
 Filtering uses an FFT on the replicate-padded image, exact to ~1e-12 and O(HW log HW),
@@ -38,6 +42,10 @@ __all__ = [
     "WaldProtocol",
     "reduce_scene",
     "KERNEL_SIZE",
+    "half_pixel_shift",
+    "shift_decimate",
+    "reproject_ms",
+    "phases_to_shifts",
 ]
 
 KERNEL_SIZE = 41
@@ -61,9 +69,10 @@ def _kaiser_window_2d(size: int, beta: float = 0.5) -> np.ndarray:
     return w
 
 
-def _gaussian_response(gnyq: float, ratio: int, size: int) -> np.ndarray:
+def _gaussian_response(gnyq: float, ratio: int, size: int, width_taps: int | None = None) -> np.ndarray:
     """Desired frequency response: a Gaussian equal to ``gnyq`` at the MS Nyquist frequency, peak 1."""
-    sigma = np.sqrt(((size - 1) * (0.5 / ratio)) ** 2 / (-2.0 * np.log(gnyq)))
+    width_taps = size - 1 if width_taps is None else width_taps
+    sigma = np.sqrt((width_taps * (0.5 / ratio)) ** 2 / (-2.0 * np.log(gnyq)))
     t = np.arange(size) - (size - 1) / 2
     g = np.exp(-0.5 * (t / sigma) ** 2)
     return np.outer(g, g) / g.max() ** 2
@@ -71,7 +80,13 @@ def _gaussian_response(gnyq: float, ratio: int, size: int) -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def _mtf_kernel_cached(gnyq: float, ratio: int, size: int, convention: str) -> np.ndarray:
-    desired = _gaussian_response(gnyq, ratio, size)
+    # The λ-PNN tools' PAN filter (``gen_mtf_pan``, used by their co-registration) puts ``size`` where the
+    # MS filter has ``size - 1`` in the Gaussian's width, and keeps negative taps and the raw DC gain.
+    desired = _gaussian_response(gnyq, ratio, size, width_taps=size if convention == "lambda-pnn-pan" else size - 1)
+    if convention == "lambda-pnn-pan":
+        desired[desired < np.finfo(float).eps * desired.max()] = 0.0
+        h = np.real(np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(desired))))
+        return h * np.kaiser(size, 0.5)[None, :]
     if convention == "lambda-pnn":
         desired[desired < np.finfo(float).eps * desired.max()] = 0.0  # as MATLAB fspecial truncates
     # Frequency sampling (MATLAB fsamp2) of the desired response.
@@ -83,7 +98,7 @@ def _mtf_kernel_cached(gnyq: float, ratio: int, size: int, convention: str) -> n
     return h / h.sum()
 
 
-MTF_CONVENTIONS = ("toolbox", "lambda-pnn")
+MTF_CONVENTIONS = ("toolbox", "lambda-pnn", "lambda-pnn-pan")
 
 
 def mtf_kernel(gnyq: float | Sequence[float], ratio: int, size: int = KERNEL_SIZE,
@@ -97,7 +112,9 @@ def mtf_kernel(gnyq: float | Sequence[float], ratio: int, size: int = KERNEL_SIZ
         convention: ``"toolbox"`` (default; Vivone's ``genMTF.m``: rotationally symmetric Kaiser window,
             no renormalisation) or ``"lambda-pnn"`` (the ``gen_mtf`` of Scarpa/Ciotola's full-resolution
             tools, used by their reprojected indices: window along one axis, negative taps clipped, unit
-            sum). The two differ by ~1e-4 in R-Q2n.
+            sum). The two differ by ~1e-4 in R-Q2n. ``"lambda-pnn-pan"``: their PAN filter ``gen_mtf_pan``
+            (Gaussian width from ``size`` instead of ``size - 1``, negative taps kept, not renormalised),
+            used only by the peer-convention co-registration.
 
     Returns:
         (size, size) float64 kernel for a scalar ``gnyq``, else (B, size, size).
@@ -214,6 +231,87 @@ def decimate(x: Array, ratio: int) -> Array:
     """Keep one sample in ``ratio`` per axis, phase ``ratio//2`` (MATLAB ``imresize(.., 1/r, 'nearest')``)."""
     s = ratio // 2
     return x[..., s::ratio, s::ratio]
+
+
+# --------------------------------------------------------------------------- sub-pixel shifts
+# Half-sample interpolator: the odd-offset taps of the 23-tap filter (offsets -11, -9, ..., 11 half
+# samples); the value half a sample before position j is sum_l HALF_SHIFT_TAPS[l] * x[j + l - 6].
+HALF_SHIFT_TAPS = INTERP23_TAPS[::2]
+
+
+def half_pixel_shift(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Shift (..., H, W) by +1/2 sample along ``dim`` (-2 rows / -1 columns): ``out[j] = x(j - 1/2)``.
+
+    12-tap half-sample interpolator of ``interp23tap`` with zero borders, as the λ-PNN authors'
+    ``fineshift``/``half_pixel_shift`` (their 'S' / 'E' directions). Differentiable; same shape out.
+    """
+    taps = torch.as_tensor(HALF_SHIFT_TAPS, dtype=x.dtype, device=x.device)
+    n = len(HALF_SHIFT_TAPS)
+    t4, lead = _to_4d(x)
+    if dim == -1:
+        y = F.conv2d(F.pad(t4, (n // 2, n // 2 - 1, 0, 0)), taps.view(1, 1, 1, n))
+    elif dim == -2:
+        y = F.conv2d(F.pad(t4, (0, 0, n // 2, n // 2 - 1)), taps.view(1, 1, n, 1))
+    else:
+        raise ValueError(f"dim must be -1 or -2, got {dim}")
+    return y.reshape(*lead, *y.shape[-2:])
+
+
+def _as_shifts(shifts, N: int, B: int, device) -> torch.Tensor:
+    s = torch.as_tensor(np.asarray(shifts) if not isinstance(shifts, torch.Tensor) else shifts, device=device).long()
+    if s.ndim == 2:
+        s = s[None]
+    if s.shape[-2:] != (B, 2):
+        raise ValueError(f"shifts must be (B, 2) or (N, B, 2) with B = {B}, got {tuple(s.shape)}")
+    return s.expand(N, -1, -1)
+
+
+def shift_decimate(x: torch.Tensor, shifts, ratio: int) -> torch.Tensor:
+    """Shift each band by (r/2, c/2) PAN pixels, then keep phase ``ratio//2``: (N, B, H, W) -> (N, B, H/r, W/r).
+
+    ``shifts``: (B, 2) or (N, B, 2) integers (r, c) in half-PAN-pixel units (the λ-PNN authors'
+    co-registration convention): ``out[k, l] = x(ratio*k + ratio//2 - r/2, ratio*l + ratio//2 - c/2)``,
+    an odd value going through :func:`half_pixel_shift`, zero outside the image (as their
+    ``fineshift`` followed by ``[2::4, 2::4]``). The toolbox's integer decimation phase p of a band is
+    the even shift ``r = 2 (ratio//2 - p)`` (:func:`phases_to_shifts`). Differentiable in ``x``.
+    """
+    N, B, H, W = x.shape
+    s = _as_shifts(shifts, N, B, x.device)
+    odd = s % 2  # (N, B, 2) half-pixel part
+    if bool(odd[..., 0].any()):
+        x = torch.where(odd[..., 0, None, None].bool(), half_pixel_shift(x, -2), x)
+    if bool(odd[..., 1].any()):
+        x = torch.where(odd[..., 1, None, None].bool(), half_pixel_shift(x, -1), x)
+    whole = torch.div(s, 2, rounding_mode="floor")  # integer part: out(i) = x(i - whole)
+    h, w = H // ratio, W // ratio
+    rows = torch.arange(h, device=x.device) * ratio + ratio // 2 - whole[..., 0:1]  # (N, B, h)
+    cols = torch.arange(w, device=x.device) * ratio + ratio // 2 - whole[..., 1:2]
+    rv, cv = (rows >= 0) & (rows < H), (cols >= 0) & (cols < W)
+    y = torch.gather(x, 2, rows.clamp(0, H - 1)[..., None].expand(-1, -1, -1, W))
+    y = torch.gather(y, 3, cols.clamp(0, W - 1)[:, :, None, :].expand(-1, -1, h, -1))
+    if not (bool(rv.all()) and bool(cv.all())):
+        y = y * (rv[..., :, None] & cv[..., None, :]).to(y.dtype)
+    return y
+
+
+def phases_to_shifts(phases, ratio: int) -> np.ndarray:
+    """Integer decimation phases (B, 2) in {0..ratio-1} -> equivalent shifts (r, c) = 2 (ratio//2 - p)."""
+    return 2 * (ratio // 2 - np.asarray(phases, dtype=np.int64))
+
+
+def reproject_ms(x: torch.Tensor, gnyq: Sequence[float], ratio: int, shifts=None,
+                 convention: str = "lambda-pnn") -> torch.Tensor:
+    """Scarpa's reprojection of a fused image to the MS grid: MTF filter -> sub-pixel shift -> decimation.
+
+    The one MS-scale reprojection of the project: the R-metrics (:mod:`clippan_kit.metrics.reprojected`)
+    and the JESSE loss use it. x (N, B, H, W) -> (N, B, H/r, W/r); ``shifts`` (B, 2) / (N, B, 2) in
+    half-PAN-pixel units (see :func:`shift_decimate`), None = no shift (plain toolbox decimation).
+    Filter ``convention`` as :func:`mtf_kernel` (the λ-PNN tools' kernels by default). Differentiable.
+    """
+    low = mtf_filter(x, gnyq, ratio, convention=convention)
+    if shifts is None:
+        return decimate(low, ratio)
+    return shift_decimate(low, shifts, ratio)
 
 
 def interp23tap(x: Array, ratio: int) -> Array:

@@ -108,10 +108,13 @@ def test_coregistration_finds_a_known_misalignment_and_reprojection_undoes_it(sc
     truth = interp23tap(torch.tensor(d["I_MS"][:64, :64].astype(np.float32)).permute(2, 0, 1)[None] / 2047, 4)
     pan = truth.mean(1, keepdim=True)
     ms_lr = _cores.reproject(torch.roll(truth, shifts=(2, -1), dims=(-2, -1)), sensor, None)  # MS content displaced
-    phases = jesse_extras({"ms_lr": ms_lr, "ms_up": interp23tap(ms_lr, 4), "pan": pan}, sensor)["phases"]
-    assert phases[0].tolist() == [[0, 3]] * 8  # no misalignment would be phase [2, 2]
+    batch = {"ms_lr": ms_lr, "ms_up": interp23tap(ms_lr, 4), "pan": pan}
+    # MS pixel k is truth(4k, 4k + 3) = truth(4k + 2 - r/2, 4k + 2 - c/2): shifts (r, c) = (4, -2) half pixels
+    assert jesse_extras(batch, sensor, coregistration="phase")["shifts"][0].tolist() == [[4, -2]] * 8
+    shifts = jesse_extras(batch, sensor)["shifts"]
+    assert shifts[0].tolist() == [[4, -2]] * 8  # the peer's half-pixel search finds the same whole-pixel shift
     inner = (Ellipsis, slice(4, -4), slice(4, -4))
-    aligned = _cores.reproject(truth, sensor, phases)
+    aligned = _cores.reproject(truth, sensor, shifts)
     assert float((aligned - ms_lr)[inner].abs().max()) < 1e-5
     assert float((_cores.reproject(truth, sensor, None) - ms_lr)[inner].abs().max()) > 0.05
 
@@ -194,5 +197,5 @@ def test_jesse_scene_extras_are_the_whole_scene_constants(wv3_batch):
     ex = jesse_scene_extras(arrays, WV3)
     ref = jesse_extras(wv3_batch, WV3)
     assert ex["rho_threshold"].shape == (8, 128, 128) and ex["rho_threshold"].dtype == np.float32
-    assert np.array_equal(ex["phases"], ref["phases"][0].numpy())
+    assert np.array_equal(ex["shifts"], ref["shifts"][0].numpy())
     assert np.allclose(ex["rho_threshold"], ref["rho_threshold"][0].numpy(), atol=1e-6)

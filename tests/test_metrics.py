@@ -9,14 +9,14 @@ import torch
 
 from clippan_kit import Scene, get_sensor
 from clippan_kit.metrics import (
-    d_lambda, d_lambda_k_torch, d_rho_torch, ergas, ergas_torch, full_resolution_metrics, mpsnr, psnr, q2n,
+    d_lambda, d_lambda_k_torch, d_rho, d_rho_torch, ergas, ergas_torch, full_resolution_metrics, mpsnr, psnr, q2n,
     q2n_torch, q_index, reduced_resolution_metrics, sam, scc, ssim,
 )
 from clippan_kit.metrics._common import box_sum, symmetric_pad
 from clippan_kit.metrics._resize import imresize_down
 from clippan_kit.metrics.q2n import onion_multiply
 from clippan_kit.metrics.reduced import uiqi_map_torch
-from clippan_kit.metrics.reprojected import local_correlation_torch
+from clippan_kit.metrics.reprojected import local_correlation_torch, scene_shifts
 from clippan_kit.wald import interp23tap, mtf_filter
 
 RNG = np.random.default_rng(0)
@@ -214,9 +214,59 @@ def test_reprojected_reference_values(wv2_scene):
     from clippan_kit.metrics import reprojected_metrics
 
     scene, exp = wv2_scene
-    m = reprojected_metrics(exp, scene)
+    # "phase": the integer decimation phases of the λ-PNN authors' NumPy tool (reference_values.md)
+    shifts = scene_shifts(scene, "phase")
+    m = reprojected_metrics(exp, scene, shifts=shifts)
     assert m["R_Q2n"] == pytest.approx(0.956255, abs=1e-4)
     assert m["R_Q"] == pytest.approx(0.956864, abs=1e-4)
     assert m["R_SAM"] == pytest.approx(3.627978, abs=1e-3)
     assert m["R_ERGAS"] == pytest.approx(3.155606, abs=1e-3)
-    assert reprojected_metrics(exp, scene, dim_cut=21)["R_Q2n"] == pytest.approx(0.956921, abs=1e-4)
+    assert reprojected_metrics(exp, scene, dim_cut=21, shifts=shifts)["R_Q2n"] == pytest.approx(0.956921, abs=1e-4)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_peer_coregistration_reproduces_the_released_scorer(wv2_scene, real_file):
+    """Default "peer" co-registration: the released λ-PNN code's shifts, and its scorer's numbers for EXP
+    (reference_values.md, last section: their Coregistration + DowngradeProtocol + Q2n/ERGAS/SAM/DRho)."""
+    from clippan_kit.io import load_scene
+    from clippan_kit.metrics import reprojected_metrics
+
+    scene, exp = wv2_scene
+    shifts = scene_shifts(scene)
+    assert shifts[:, 0].tolist() == [1, 1, 1, 1, 1, 1, 1, 2] and shifts[:, 1].tolist() == [1] * 8
+    m = reprojected_metrics(exp, scene, shifts=shifts)
+    assert m["R_Q2n"] == pytest.approx(0.96549, abs=1e-4)
+    assert m["R_ERGAS"] == pytest.approx(2.7208, abs=1e-3) and m["R_SAM"] == pytest.approx(3.2422, abs=1e-3)
+    wv3 = load_scene(real_file("zpnn_wv3/WV3_example.mat"), sensor="wv3")
+    s3 = scene_shifts(wv3)
+    assert s3[:, 0].tolist() == [3, 2, 3, 3, 4, 4, 4, 2] and s3[:, 1].tolist() == [-1, 1, 2, -1, 2, -1, 2, -1]
+    m3 = reprojected_metrics(interp23tap(wv3.ms.astype(np.float64), 4), wv3, shifts=s3)
+    assert m3["R_Q2n"] == pytest.approx(0.80740, abs=1e-4)
+    assert m3["R_ERGAS"] == pytest.approx(7.7578, abs=1e-3) and m3["R_SAM"] == pytest.approx(7.8749, abs=1e-3)
+    assert d_rho(interp23tap(wv3.ms.astype(np.float64), 4), wv3) == pytest.approx(0.80438, abs=1e-4)
+
+
+def test_toolbox_indices_quantise_at_the_files_bit_depth():
+    """An 8-bit product (file L = 8, DN 0..255) rounds at 8-bit DN in D_λ^(K) / HQNR, as the toolbox does
+    with the file's L; it is not rescaled to the sensor's nominal 11 bits first (issue 11, item 3)."""
+    from clippan_kit.metrics import d_lambda_k
+    from clippan_kit.metrics._common import dn_bits
+
+    rng = np.random.default_rng(8)
+    sensor = get_sensor("geoeye1")
+    ms = np.round(100 + rng.uniform(-10, 10, (4, 16, 16)))  # low contrast: 8-bit rounding is felt
+    pan = np.round(rng.uniform(0, 255, (64, 64)))
+    scene = Scene(pan=pan.astype(np.float32), ms=ms.astype(np.float32), sensor=sensor, max_value=255.0)
+    assert dn_bits(scene) == 8 and dn_bits(scene.replace(max_value=2047.0)) == 11
+    assert dn_bits(scene.replace(max_value=1.0)) == 11  # normalised data: the sensor's depth
+    exp = interp23tap(ms, 4)
+    fused = exp + rng.normal(0, 1, exp.shape)
+    filtered = mtf_filter(fused, sensor.gnyq_ms, 4)
+    at_8_bits = 1 - q2n(filtered, exp)  # data already in DN: rounded as they are
+    at_11_bits = 1 - q2n(filtered, exp, max_value=255.0, bits=11)  # the former behaviour
+    assert d_lambda_k(fused, scene) == pytest.approx(at_8_bits, abs=1e-12)
+    assert at_8_bits - at_11_bits > 2e-3  # 0.2398 vs 0.2356 measured
+    from clippan_kit.metrics import d_s, hqnr
+
+    assert hqnr(fused, scene) == pytest.approx((1 - at_8_bits) * (1 - d_s(fused, scene)), abs=1e-12)

@@ -169,7 +169,7 @@ def test_target_adaptation_selects_distinct_tiles_and_lowers_jesse(wv3):
     adapted, report = adapt(model, wv3, epochs=4, n_tiles=2, tile=64, lr=1e-3, progress=False)
     losses = [h["total"] for h in report["history"]]
     assert report["best_loss"] == min(losses) and min(losses) < losses[0]
-    assert len(report["phases"]) == 8 and not adapted.training
+    assert len(report["shifts"]) == 8 and not adapted.training
 
 
 def test_scene_constants_are_attached_once_and_cut_with_the_tiles(wv3):
@@ -179,13 +179,13 @@ def test_scene_constants_are_attached_once_and_cut_with_the_tiles(wv3):
     data.attach(lambda s, a: jesse_scene_extras(a, s.sensor))
     full = data._arrays[0]
     grid = data.grid(32)  # row-major 4 x 4 tiles of the 128² scene
-    assert grid["rho_threshold"].shape == (16, 8, 32, 32) and grid["phases"].shape == (16, 8, 2)
+    assert grid["rho_threshold"].shape == (16, 8, 32, 32) and grid["shifts"].shape == (16, 8, 2)
     for k in (0, 6, 15):  # each tile's threshold is the whole-scene map at the tile's position
         row, col = k // 4 * 32, k % 4 * 32
         assert np.array_equal(grid["rho_threshold"][k].numpy(), full["rho_threshold"][:, row:row + 32, col:col + 32])
-        assert np.array_equal(grid["phases"][k].numpy(), full["phases"])
+        assert np.array_equal(grid["shifts"][k].numpy(), full["shifts"])
     assert data.sample(3, np.random.default_rng(1))["rho_threshold"].shape == (3, 8, 32, 32)
-    assert data.center(64)["phases"].shape == (1, 8, 2)
+    assert data.center(64)["shifts"].shape == (1, 8, 2)
 
 
 def test_zero_last_layer_starts_lambda_pnn_at_exp():
@@ -200,7 +200,7 @@ def test_zero_last_layer_starts_lambda_pnn_at_exp():
 @pytest.mark.slow
 def test_target_adaptation_from_scratch_improves_the_target_metrics(wv3):
     """JESSE optimises R-ERGAS, D_λ^(K) and the correlation loss on the scene: the full-resolution indices
-    must move well away from EXP (R-Q2n 0.801, D_ρ 0.804 on this scene) within a few seconds."""
+    must move well away from EXP (R-Q2n 0.807, D_ρ 0.804 on this scene, peer co-registration) within a few seconds."""
     from clippan_kit.infer import fuse_scene
     from clippan_kit.metrics.reprojected import d_rho, reprojected_metrics
     from clippan_kit.train.adaptation import adapt, zero_last_layer
@@ -211,7 +211,7 @@ def test_target_adaptation_from_scratch_improves_the_target_metrics(wv3):
     assert report["lr"] == 2e-3  # from scratch: the released fine-tuning lr (4e-5) would not move
     fused = fuse_scene(adapted, wv3, progress=False)
     assert d_rho(fused, wv3) < 0.2  # 0.133 measured
-    assert reprojected_metrics(fused, wv3)["R_Q2n"] > 0.92  # 0.939 measured
+    assert reprojected_metrics(fused, wv3)["R_Q2n"] > 0.89  # 0.910 measured (γ 10, outputs clipped)
 
 
 def test_pretrain_preset_caches_a_checkpoint_the_pipeline_adapts_from(wv3, scene_file, tmp_path, monkeypatch, capsys):
@@ -235,3 +235,17 @@ def test_pretrain_preset_caches_a_checkpoint_the_pipeline_adapts_from(wv3, scene
     capsys.readouterr()
     assert main(["train", "--scene", str(scene_file("zpnn_wv3/WV3_example.mat")), "--sensor", "wv3", "--quiet"]) == 2
     assert "--out CKPT is required" in capsys.readouterr().err  # only the pretrain preset defaults to the cache
+
+
+@pytest.mark.slow
+def test_lambda_pnn_pipeline_says_where_weights_come_from_and_stays_in_range(wv3, tmp_path, monkeypatch):
+    """No cached pretrained network: the report says so and names the one command that makes one; the
+    fused image is in [0, full scale] (issue 11, items 2 and 4)."""
+    from clippan_kit.train import lambda_pnn_pipeline
+
+    monkeypatch.setenv("CLIPPAN_CACHE", str(tmp_path))
+    fused, report = lambda_pnn_pipeline(wv3, epochs=3, n_tiles=2, tile=64)
+    assert report["checkpoint"] is None and "from scratch" in report["weights"]
+    assert "clippan train --scene" in report["weights"] and "--preset pretrain" in report["weights"]
+    assert fused.shape == (8, 128, 128) and float(fused.min()) >= 0.0 and float(fused.max()) <= wv3.max_value
+    assert len(report["shifts"]) == 8 and report["gamma"] > 0

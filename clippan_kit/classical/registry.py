@@ -98,11 +98,15 @@ def fuse(scene: Scene, method: str, **kw) -> np.ndarray:
         **kw: passed to the method.
 
     Returns:
-        (B, H, W) float32 on the PAN grid, in the units of the scene.
+        (B, H, W) float32 on the PAN grid, in the units of the scene, clipped to the physical range
+        ``[0, scene.max_value]`` (interpolation overshoot and detail injection can leave it: EXP reaches
+        -248 DN on the WV3 example, Gram-Schmidt -817 on the WV2 scene). The registry's functions
+        themselves (``METHODS[name](ms, pan, sensor)``) return the unclipped result.
 
     Raises:
         UnknownNameError: unknown method (the message lists the names; a ValueError).
     """
     entry = get_method(method)
     filled = scene.filled()
-    return entry(filled.ms, filled.pan, scene.sensor, **kw)
+    out = entry(filled.ms, filled.pan, scene.sensor, **kw)
+    return np.clip(out, 0.0, float(scene.max_value), out=out)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 
 from ..sensors import Sensor
-from ..wald import decimate, mtf_filter
+from ..wald import mtf_filter, reproject_ms
 
-__all__ = ["q2n", "ergas", "qnr_parts", "local_correlation", "lowpass_pan", "coregistration_phases", "reproject"]
+__all__ = ["q2n", "ergas", "qnr_parts", "local_correlation", "lowpass_pan", "coregistration_shifts", "reproject"]
 
 
 def q2n(fused: torch.Tensor, reference: torch.Tensor, block_size: int = 32) -> torch.Tensor:
@@ -56,33 +56,22 @@ def lowpass_pan(pan: torch.Tensor, sensor: Sensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def coregistration_phases(ms_lr: torch.Tensor, pan: torch.Tensor, sensor: Sensor) -> torch.Tensor:
-    """(N, B, 2) decimation phase (row, col) in {0..r-1} of each band, by Scarpa's co-registration
-    (:func:`clippan_kit.metrics.reprojected.coregistration_shifts`); r//2 means no misalignment."""
-    from ..metrics.reprojected import coregistration_shifts
+def coregistration_shifts(ms_lr: torch.Tensor, pan: torch.Tensor, sensor: Sensor, method: str = "peer",
+                          ms_up: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, B, 2) per-band shifts (r, c) in half-PAN-pixel units of each image of a batch
+    (:func:`clippan_kit.metrics.coregistration.coregister`, the R-metrics' co-registration)."""
+    from ..metrics.coregistration import coregister
 
-    out = []
-    for n in range(ms_lr.shape[0]):
-        rows, cols = coregistration_shifts(ms_lr[n].double().cpu(), pan[n, 0].double().cpu(), sensor.gnyq_ms[0], sensor.ratio)
-        out.append(torch.stack([torch.as_tensor(rows), torch.as_tensor(cols)], -1))
+    out = [torch.as_tensor(coregister(ms_lr[n].double().cpu(), pan[n, 0].double().cpu(), sensor, method=method,
+                                      ms_exp=None if ms_up is None else ms_up[n].double().cpu()))
+           for n in range(ms_lr.shape[0])]
     return torch.stack(out).long().to(ms_lr.device)
 
 
-def reproject(out: torch.Tensor, sensor: Sensor, phases: torch.Tensor | None = None) -> torch.Tensor:
-    """Scarpa's reprojection (differentiable): MTF filter (λ-PNN kernels), per-band decimation phase.
+def reproject(out: torch.Tensor, sensor: Sensor, shifts: torch.Tensor | None = None) -> torch.Tensor:
+    """Scarpa's reprojection (differentiable), the R-metrics' operator :func:`clippan_kit.wald.reproject_ms`.
 
-    (N, B, H, W) -> (N, B, H/r, W/r); ``phases`` (N or 1, B, 2) from :func:`coregistration_phases`
-    (None: the toolbox phase r//2 for every band).
+    (N, B, H, W) -> (N, B, H/r, W/r); ``shifts`` (N or 1, B, 2) from :func:`coregistration_shifts`
+    (None: no shift, the toolbox's decimation phase r//2 for every band).
     """
-    r = sensor.ratio
-    low = mtf_filter(out, sensor.gnyq_ms, r, convention="lambda-pnn")  # as the R-metrics' reprojection
-    if phases is None:
-        return decimate(low, r)
-    N, B, H, W = low.shape
-    p = phases.to(out.device).long().expand(N, -1, -1)
-    rows = torch.arange(0, H // r, device=out.device) * r  # (h,)
-    cols = torch.arange(0, W // r, device=out.device) * r
-    rows = rows[None, None, :] + p[..., 0:1]  # (N, B, h)
-    cols = cols[None, None, :] + p[..., 1:2]
-    low = torch.gather(low, 2, rows[..., None].expand(-1, -1, -1, W))
-    return torch.gather(low, 3, cols[:, :, None, :].expand(-1, -1, low.shape[2], -1))
+    return reproject_ms(out, sensor.gnyq_ms, sensor.ratio, shifts)

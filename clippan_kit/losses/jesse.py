@@ -3,9 +3,11 @@ jointly enhanced spectral and spatial fidelity", IEEE TGRS 61, 2023, Sec. II-B, 
 
     L = α · R-ERGAS + β · D_λ^(K),align + γ · L_ρ
 
-* Reprojection: the output is MTF-filtered with the sensor's MS gains and decimated band by band at the
-  phase that compensates the MS-to-PAN misalignment estimated once per scene (co-registration of
-  :mod:`clippan_kit.metrics.reprojected`, loss-time alignment), then compared with the original MS: R-ERGAS and D_λ^(K) = 1 - Q2n(reprojected, MS).
+* Reprojection: the output goes through the R-metrics' operator (:func:`clippan_kit.wald.reproject_ms`:
+  MTF filter, per-band shift in half-PAN-pixel steps compensating the MS-to-PAN misalignment estimated
+  once per scene by the released code's co-registration (:mod:`clippan_kit.metrics.coregistration`,
+  loss-time alignment), decimation), then is compared with the original MS: R-ERGAS and
+  D_λ^(K) = 1 - Q2n(reprojected, MS).
   Our Q2n is the differentiable float core (no integer rounding): the released λ-PNN code rounds inside
   its Q2n, which zeroes the gradient of the β term (``tests/test_losses.py`` shows ours is non-zero).
 * L_ρ, correlation-based spatial loss: ``1 - ρ`` with ρ the local correlation (half-width ``ceil(r/2)``)
@@ -42,28 +44,30 @@ def jesse_defaults(sensor: Sensor | str) -> dict[str, float]:
 
 
 @torch.no_grad()
-def jesse_extras(batch: Batch, sensor: Sensor | str, phases: bool = True) -> dict[str, torch.Tensor]:
+def jesse_extras(batch: Batch, sensor: Sensor | str, shifts: bool = True,
+                 coregistration: str = "peer") -> dict[str, torch.Tensor]:
     """Per-scene (or per-tile) constants of JESSE, computed once without gradient.
 
     Args:
         batch: ``ms_lr`` (N, B, h, w), ``ms_up`` (N, B, H, W), ``pan`` (N, 1, H, W), normalised.
-        phases: also estimate the co-registration phases (else only the threshold).
+        shifts: also estimate the co-registration shifts (else only the threshold).
+        coregistration: ``"peer"`` or ``"phase"`` (:func:`clippan_kit.metrics.coregistration.coregister`).
 
     Returns:
-        ``{"phases": (N, B, 2) co-registered decimation phase of each band,
+        ``{"shifts": (N, B, 2) co-registration shift (r, c) of each band in half-PAN-pixel units,
         "rho_threshold": (N, B, H, W) threshold of the spatial term}``.
     """
     sensor = get_sensor(sensor)
     ms_up, pan = batch["ms_up"], batch["pan"]
     rho = _cores.local_correlation(_cores.lowpass_pan(pan, sensor), ms_up, THRESHOLD_HALF_WIDTH)
     out = {"rho_threshold": 1.0 - rho}
-    if phases:
-        out["phases"] = _cores.coregistration_phases(batch["ms_lr"], pan, sensor)
+    if shifts:
+        out["shifts"] = _cores.coregistration_shifts(batch["ms_lr"], pan, sensor, coregistration, ms_up)
     return out
 
 
 @torch.no_grad()
-def jesse_scene_extras(arrays: dict, sensor: Sensor | str) -> dict:
+def jesse_scene_extras(arrays: dict, sensor: Sensor | str, coregistration: str = "peer") -> dict:
     """JESSE constants of a whole scene, computed once before training, then cut with the tiles.
 
     Args:
@@ -71,13 +75,13 @@ def jesse_scene_extras(arrays: dict, sensor: Sensor | str) -> dict:
             ``ms_up`` (B, H, W), as :func:`clippan_kit.train.data.prepare_inputs` returns.
 
     Returns:
-        numpy ``{"rho_threshold": (B, H, W) float32, "phases": (B, 2) int64}``. Computing the threshold
-        on the whole scene (not per tile) avoids the zero-padded tile borders, and the phases are those
+        numpy ``{"rho_threshold": (B, H, W) float32, "shifts": (B, 2) int64}``. Computing the threshold
+        on the whole scene (not per tile) avoids the zero-padded tile borders, and the shifts are those
         the R-metrics find on the same scene, so the loss and the evaluation use one alignment.
     """
     batch = {k: torch.as_tensor(arrays[k])[None].float() for k in ("ms_lr", "pan", "ms_up")}
-    out = jesse_extras(batch, sensor)
-    return {"rho_threshold": out["rho_threshold"][0].numpy().astype("float32"), "phases": out["phases"][0].numpy()}
+    out = jesse_extras(batch, sensor, coregistration=coregistration)
+    return {"rho_threshold": out["rho_threshold"][0].numpy().astype("float32"), "shifts": out["shifts"][0].numpy()}
 
 
 class JesseLoss(LossTerm):
@@ -88,7 +92,7 @@ class JesseLoss(LossTerm):
         alpha, beta, gamma: weights; None takes :func:`jesse_defaults`.
         block_size: Q2n block side at MS scale (32; tiles smaller than a block are one block).
 
-    The batch may carry ``phases`` and ``rho_threshold`` (from :func:`jesse_extras`, computed once per
+    The batch may carry ``shifts`` and ``rho_threshold`` (from :func:`jesse_extras`, computed once per
     scene by the trainer); missing ones are computed from the batch itself.
     """
 
@@ -107,11 +111,11 @@ class JesseLoss(LossTerm):
 
     def parts(self, out: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         """The three unweighted terms: ``r_ergas``, ``d_lambda_k``, ``d_rho`` (thresholded)."""
-        if "phases" not in batch or "rho_threshold" not in batch:
-            extras = jesse_extras(batch, self.sensor, phases="phases" not in batch)
+        if "shifts" not in batch or "rho_threshold" not in batch:
+            extras = jesse_extras(batch, self.sensor, shifts="shifts" not in batch)
             batch = {**extras, **batch}
         ms = batch["ms_lr"]
-        low = _cores.reproject(out, self.sensor, batch["phases"])
+        low = _cores.reproject(out, self.sensor, batch["shifts"])
         r_ergas = _cores.ergas(low, ms, self.sensor.ratio).mean()
         d_lambda_k = 1.0 - _cores.q2n(low, ms, self.block_size).mean()
         # PAN (N, 1, H, W) broadcasts against the bands: its local statistics are computed once, not B times.

@@ -15,12 +15,13 @@ import warnings
 
 from ..scene import Scene
 from ..wald import interp23tap, mtf_filter
-from ._common import as_batch, cut_border
+from ._common import as_batch, cut_border, dn_bits
 from .q2n import q2n, q2n_torch
 from .qnr import d_lambda, d_lambda_k, d_lambda_k_torch, d_lambda_torch, d_s, d_s_torch, hqnr, qnr
 from .reduced import (ergas, ergas_torch, mpsnr, psnr, psnr_torch, q_index, q_index_torch, sam, sam_torch, scc,
                       scc_torch, ssim, ssim_torch)
-from .reprojected import coregistration_shifts, d_rho, d_rho_torch, local_correlation_torch, reproject, reprojected_metrics
+from .coregistration import coregister
+from .reprojected import coregistration_shifts, scene_shifts, d_rho, d_rho_torch, local_correlation_torch, reproject, reprojected_metrics
 from .suite import evaluate_fused, evaluate_reduced, validation_metrics, wald_reduced
 
 __all__ = [
@@ -28,7 +29,7 @@ __all__ = [
     "q2n", "q2n_torch", "q_index", "q_index_torch", "sam", "sam_torch", "ergas", "ergas_torch", "psnr", "mpsnr",
     "psnr_torch", "ssim", "ssim_torch", "scc", "scc_torch", "d_lambda", "d_lambda_torch", "d_s", "d_s_torch", "qnr",
     "d_lambda_k", "d_lambda_k_torch", "hqnr", "d_rho", "d_rho_torch", "local_correlation_torch",
-    "coregistration_shifts", "reproject", "reprojected_metrics", "reduced_resolution_metrics",
+    "coregister", "coregistration_shifts", "scene_shifts", "reproject", "reprojected_metrics", "reduced_resolution_metrics",
     "full_resolution_metrics",
 ]
 
@@ -89,7 +90,7 @@ def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cu
     filtered = mtf_filter(f, scene.sensor.gnyq_ms, scene.ratio)
     dl = float(d_lambda_torch(f, ms, ratio=scene.ratio, block_size=block_size, ms_exp=exp)[0])
     ds = float(d_s_torch(f, ms, scene.pan, ratio=scene.ratio, block_size=block_size, ms_exp=exp)[0])
-    dlk = 1.0 - q2n(filtered[0], exp[0], block_size=block_size, max_value=scene.max_value, bits=scene.sensor.bits)
+    dlk = 1.0 - q2n(filtered[0], exp[0], block_size=block_size, max_value=scene.max_value, bits=dn_bits(scene))
     out = {"D_lambda": dl, "D_s": ds, "QNR": (1 - dl) * (1 - ds), "D_lambda_K": dlk, "HQNR": (1 - dlk) * (1 - ds),
            "D_rho": d_rho(f[0], scene)}
     out.update(reprojected_metrics(f[0], scene, dim_cut=dim_cut, block_size=block_size))

@@ -10,7 +10,8 @@ import warnings
 import numpy as np
 import torch
 
-__all__ = ["as_batch", "as_pan_batch", "box_sum", "blocks", "quantize", "to_dn", "symmetric_pad", "cut_border"]
+__all__ = ["as_batch", "as_pan_batch", "box_sum", "blocks", "quantize", "to_dn", "dn_bits", "symmetric_pad",
+           "cut_border"]
 
 
 def as_batch(x, name: str = "image") -> torch.Tensor:
@@ -115,6 +116,19 @@ def to_dn(x: torch.Tensor, max_value: float | None, bits: int) -> torch.Tensor:
     """
     factor = 1.0 if max_value is None else (2.0**bits - 1.0) / float(max_value)
     return x if factor == 1.0 else x * factor
+
+
+def dn_bits(scene) -> int:
+    """Bit depth L at which the toolbox convention quantises a scene's data.
+
+    A scene whose full scale is itself a DN range (``max_value = 2**L - 1`` > 1: the ``L`` of the file,
+    e.g. 255 for an 8-bit product) is quantised at its own L, as the toolbox does with the file's L
+    (no rescaling to the sensor's nominal depth); normalised data (``max_value`` 1.0, or any value that
+    is not ``2**L - 1``) are rescaled to the sensor's ``bits`` first (:func:`to_dn`).
+    """
+    m = float(scene.max_value)
+    L = int(round(np.log2(m + 1.0))) if m > 1.0 else 0
+    return L if L > 1 and 2.0**L - 1.0 == m else int(scene.sensor.bits)
 
 
 def cut_border(x, cut: int):

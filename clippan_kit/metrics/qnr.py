@@ -26,7 +26,7 @@ import torch
 
 from ..scene import Scene
 from ..wald import interp23tap, mtf_filter
-from ._common import as_batch, as_pan_batch, blocks
+from ._common import as_batch, as_pan_batch, blocks, dn_bits
 from ._resize import imresize_down
 from .q2n import q2n, q2n_torch
 from .reduced import uiqi_from_sums, uiqi_map_torch
@@ -129,8 +129,8 @@ def d_lambda_k(fused, scene: Scene, *, block_size: int = 32, domain: str = "pan"
     """Khan's spectral distortion D_λ^(K); 0 is best.
 
     ``domain="pan"`` (default, Vivone's ``D_lambda_K.m``): 1 - Q2n(fused filtered with the MS MTFs, EXP)
-    with the toolbox's Q2n (``block_size`` blocks, uint16 rounding, data in ``scene.max_value`` units
-    rescaled to the sensor's bit depth). ``domain="reprojected"``: 1 - R-Q2n (Scarpa's reprojection).
+    with the toolbox's Q2n (``block_size`` blocks, uint16 rounding at the data's own bit depth:
+    :func:`~clippan_kit.metrics._common.dn_bits`; an 8-bit scene, ``max_value`` 255, rounds at 8-bit DN). ``domain="reprojected"``: 1 - R-Q2n (Scarpa's reprojection).
     """
     if domain == "reprojected":
         from .reprojected import reprojected_metrics
@@ -142,7 +142,7 @@ def d_lambda_k(fused, scene: Scene, *, block_size: int = 32, domain: str = "pan"
     exp = interp23tap(as_batch(scene.ms).to(f.dtype), scene.ratio) if ms_exp is None else ms_exp
     filtered = mtf_filter(f, scene.sensor.gnyq_ms, scene.ratio)
     return 1.0 - q2n(filtered[0], exp[0], block_size=block_size, max_value=scene.max_value,
-                     bits=scene.sensor.bits)
+                     bits=dn_bits(scene))
 
 
 def hqnr(fused, scene: Scene, *, block_size: int = 32, q: float = 1.0, alpha: float = 1.0, beta: float = 1.0,

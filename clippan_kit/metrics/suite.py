@@ -66,7 +66,7 @@ def validation_metrics(out, batch: dict, sensor) -> dict[str, float]:
 
     Args:
         out: (N, B, H, W) float tensor, the network output (normalised units).
-        batch: the tiles (``ms_lr``, ``pan``, ... of :class:`clippan_kit.train.SceneTiles`; ``phases``
+        batch: the tiles (``ms_lr``, ``pan``, ... of :class:`clippan_kit.train.SceneTiles`; ``shifts``
             when the JESSE constants are attached; ``target`` for supervised tiles).
         sensor: the scene's sensor.
 
@@ -84,7 +84,7 @@ def validation_metrics(out, batch: dict, sensor) -> dict[str, float]:
         result.update(D_lambda=float(d_l[0]), D_s=float(d_s[0]), QNR=float((1 - d_l[0]) * (1 - d_s[0])))
     except ValueError:
         pass  # crop too small for QNR blocks
-    low = _cores.reproject(out, sensor, batch.get("phases"))
+    low = _cores.reproject(out, sensor, batch.get("shifts"))
     ms = batch["ms_lr"].double()
     result.update(R_Q2n=float(q2n_torch(low, ms)[0]), R_ERGAS=float(ergas_torch(low, ms, sensor.ratio)[0]))
     if "target" in batch:

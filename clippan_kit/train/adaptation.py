@@ -15,7 +15,7 @@ use lr 2e-3 for 300 steps, from a pretrained checkpoint 2e-4 for 100 steps (the 
 adaptation length) (:data:`ADAPT_LR`, :data:`ADAPT_EPOCHS`); the last convolution starts at zero so the
 network starts exactly at EXP (the global skip) and learns only the detail. More steps trade D_ρ for
 R-Q2n (both fall, then D_ρ rises again), measured by ``benchmarks/bench_stage2.py --part sweep``. The scene-level
-constants (23-tap expansion, co-registration phases, spatial threshold map) are computed once on the
+constants (23-tap expansion, co-registration shifts, spatial threshold map) are computed once on the
 whole scene and cut with the tiles; denormal floats are flushed (subnormal activations slow CPU kernels).
 On a CPU shared with other processes, set ``OMP_WAIT_POLICY=PASSIVE`` before torch loads: spin-waiting
 OpenMP threads made a 2-thread step 8x slower (3.7 s vs 0.5 s) in our measurements.
@@ -23,6 +23,7 @@ OpenMP threads made a 2-thread step 8x slower (3.7 s vs 0.5 s) in our measuremen
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from typing import Any
 
@@ -36,12 +37,18 @@ from .data import SceneTiles
 from .trainer import select_device
 
 __all__ = ["tile_features", "kmeans", "select_tiles", "adapt", "lambda_pnn_pipeline", "ADAPT_LR", "ADAPT_EPOCHS",
+           "SCRATCH_JESSE",
            "pretrained_path", "zero_last_layer"]
 
 # Adam learning rates of target adaptation: from random weights / from a trained checkpoint.
 ADAPT_LR = {"scratch": 2e-3, "pretrained": 2e-4}
 # Adaptation steps (one full batch each): from random weights / from a trained checkpoint.
 ADAPT_EPOCHS = {"scratch": 300, "pretrained": 100}
+# JESSE weights that differ from the release's when adapting from random weights (the release's were tuned
+# to fine-tune its pretrained networks). WV3 example, 300 epochs, peer scorer: γ 5 -> R-Q2n 0.969 / D_ρ 0.091
+# (D_ρ short of the released 0.0815), γ 10 -> 0.960 / 0.072, γ 20 -> 0.950 / 0.055
+# (benchmarks/results/lambda_peer.md).
+SCRATCH_JESSE = {"wv3": {"gamma": 10.0}}
 
 
 def tile_features(batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -127,10 +134,11 @@ def adapt(model: nn.Module, scene: Scene, *, epochs: int = 100, n_tiles: int = 8
         epochs: Adam steps, each on all ``n_tiles`` selected ``tile``-sized tiles (8 x 128² by default:
             131k PAN pixels per step, 0.3-0.5 s on 2 CPU cores for the small λ-PNN).
         lr: None: :data:`ADAPT_LR` ("pretrained" when the model comes from a checkpoint, else "scratch").
-        alpha, beta, gamma: JESSE weights (None: the sensor's defaults).
+        alpha, beta, gamma: JESSE weights (None: the sensor's defaults; from random weights, the
+            :data:`SCRATCH_JESSE` overrides).
         data: the scene's :class:`SceneTiles` with the JESSE constants attached (built when None).
 
-    Returns the adapted model (eval mode) and a report: chosen tiles, co-registration phases, loss history,
+    Returns the adapted model (eval mode) and a report: chosen tiles, co-registration shifts, loss history,
     learning rate, seconds (``preprocessing_s``: expansion, co-registration, threshold, tile selection).
     """
     from tqdm.auto import tqdm
@@ -141,8 +149,14 @@ def adapt(model: nn.Module, scene: Scene, *, epochs: int = 100, n_tiles: int = 8
     batch, chosen = select_tiles(scene, n_tiles, tile, data=data)
     batch = {k: v.to(dev) for k, v in batch.items()}
     prep = time.perf_counter() - t0
+    pretrained = hasattr(model, "checkpoint_meta")
     if lr is None:
-        lr = ADAPT_LR["pretrained" if hasattr(model, "checkpoint_meta") else "scratch"]
+        lr = ADAPT_LR["pretrained" if pretrained else "scratch"]
+    if not pretrained:
+        override = SCRATCH_JESSE.get(scene.sensor.name, {})
+        alpha = override.get("alpha") if alpha is None else alpha
+        beta = override.get("beta") if beta is None else beta
+        gamma = override.get("gamma") if gamma is None else gamma
     loss = JesseLoss(scene.sensor, alpha, beta, gamma)
     model = model.to(dev).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -151,7 +165,9 @@ def adapt(model: nn.Module, scene: Scene, *, epochs: int = 100, n_tiles: int = 8
     try:
         for _ in tqdm(range(epochs), disable=not progress, desc="target adaptation"):
             opt.zero_grad(set_to_none=True)
-            value = loss(model(batch["ms_up"], batch["pan"], batch["ms_lr"]), batch)
+            # JESSE sees the output the user gets: clipped to the physical range [0, full scale]
+            # (inputs are divided by the full scale), as :func:`clippan_kit.infer.fuse_scene` returns it.
+            value = loss(model(batch["ms_up"], batch["pan"], batch["ms_lr"]).clamp(0.0, 1.0), batch)
             v = float(value.detach())
             history.append({"total": v, **loss.last_parts})
             if v < best:  # keep the weights that produced the best loss (snapshot before the update)
@@ -162,8 +178,8 @@ def adapt(model: nn.Module, scene: Scene, *, epochs: int = 100, n_tiles: int = 8
         if denormals:
             torch.set_flush_denormal(False)
     model.load_state_dict(best_state)
-    report = {"tiles": chosen, "phases": batch["phases"][0].tolist(), "history": history, "best_loss": best,
-              "lr": lr, "preprocessing_s": prep, "adaptation_s": time.perf_counter() - t0 - prep}
+    report = {"tiles": chosen, "shifts": batch["shifts"][0].tolist(), "history": history, "best_loss": best,
+              "alpha": loss.alpha, "beta": loss.beta, "gamma": loss.gamma, "lr": lr, "preprocessing_s": prep, "adaptation_s": time.perf_counter() - t0 - prep}
     return model.eval(), report
 
 
@@ -178,7 +194,8 @@ def pretrained_path(sensor, backbone: str = "lambda_pnn", size: str = "small"):
 def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = None, n_tiles: int = 8,
                         tile: int = 128, lr: float | None = None, device: str | None = None, progress: bool = False,
                         backbone: str = "lambda_pnn", size: str = "small", use_cache: bool = True,
-                        seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+                        seed: int = 0, alpha: float | None = None, beta: float | None = None,
+                        gamma: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """λ-PNN on a scene: (trained checkpoint or fresh backbone) + target adaptation + tiled inference.
 
     Args:
@@ -187,16 +204,26 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
             ``use_cache`` and it exists, else a fresh backbone (last layer zeroed: starts at EXP).
         epochs: adaptation steps; None: :data:`ADAPT_EPOCHS` (300 from scratch, 100 from a checkpoint).
 
-    Returns the fused image (B, H, W) float32 in scene units and a report with timings (preprocessing,
-    adaptation, inference, total) and where the weights came from.
+    Returns the fused image (B, H, W) float32 in scene units, in [0, full scale], and a report with timings
+    (preprocessing including co-registration, adaptation, inference, total) and ``weights``: where the
+    weights came from, or, when no pretrained network is cached, the message saying so and the one command
+    that makes one (also logged at INFO level).
     """
     from ..infer import fuse_scene
     from ..models import create_model
     from .checkpoints import load_trained_model
 
     t_start = time.perf_counter()
-    if checkpoint is None and use_cache and pretrained_path(scene.sensor, backbone, size).exists():
-        checkpoint = pretrained_path(scene.sensor, backbone, size)
+    cached = pretrained_path(scene.sensor, backbone, size)
+    weights = None
+    if checkpoint is None and use_cache and cached.exists():
+        checkpoint = cached
+    elif checkpoint is None:
+        weights = (f"no pretrained {backbone} ({size}) for {scene.sensor.long_name} in {cached}: adapting from "
+                   f"scratch ({ADAPT_EPOCHS['scratch'] if epochs is None else epochs} epochs). To adapt a pretrained "
+                   f"network instead ({ADAPT_EPOCHS['pretrained']} epochs), make one once per sensor with "
+                   f"`clippan train --scene SCENE.mat --backbone {backbone} --mode jesse --preset pretrain`")
+        logging.getLogger(__name__).info(weights)
     if checkpoint is not None:
         model = load_trained_model(checkpoint, scene=scene)
     else:
@@ -205,7 +232,7 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
     if epochs is None:
         epochs = ADAPT_EPOCHS["pretrained" if checkpoint is not None else "scratch"]
     model, report = adapt(model, scene, epochs=epochs, n_tiles=n_tiles, tile=tile, lr=lr, device=device,
-                          progress=progress)
+                          progress=progress, alpha=alpha, beta=beta, gamma=gamma)
     t = time.perf_counter()
     denormals = torch.set_flush_denormal(True)
     try:
@@ -214,5 +241,6 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
         if denormals:
             torch.set_flush_denormal(False)
     report.update(inference_s=time.perf_counter() - t, total_s=time.perf_counter() - t_start,
-                  checkpoint=str(checkpoint) if checkpoint is not None else None, epochs=epochs)
+                  checkpoint=str(checkpoint) if checkpoint is not None else None, epochs=epochs,
+                  weights=weights or f"adapted from {checkpoint}")
     return fused, report

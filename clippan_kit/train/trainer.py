@@ -106,7 +106,7 @@ class Trainer:
         self.model.train()
         batch = self._to_device(batch)
         if "jesse" in self.loss.terms and "rho_threshold" not in batch:
-            batch.update(jesse_extras(batch, self.data.sensor, phases="phases" not in batch))
+            batch.update(jesse_extras(batch, self.data.sensor, shifts="shifts" not in batch))
         self.optimizer.zero_grad(set_to_none=True)
         total, logs = self.loss(self.forward(batch), batch)
         if not torch.isfinite(total):
