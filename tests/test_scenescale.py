@@ -251,7 +251,9 @@ def test_blockwise_full_resolution_indices_equal_the_in_memory_ones(pair_files, 
     for key in BLOCKWISE_METRICS:
         assert got[key] == pytest.approx(ref[key], abs=1e-9), key
     if method == "exp":
-        assert got["D_lambda"] == pytest.approx(0.0, abs=1e-8)  # 0 by construction, up to the float32 file
+        # 0 by construction for the raw EXP; fuse() clips the 23-tap interpolator's ringing below 0 to the
+        # physical range, which leaves a trace (as in the in-memory path, tests/test_cli.py)
+        assert 0.0 <= got["D_lambda"] < 1e-4
     else:
         assert got["D_s"] > 0.005 and got["D_lambda_K"] > 0.001
 

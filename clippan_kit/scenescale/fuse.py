@@ -60,8 +60,10 @@ def _stats_task(ctx: _Ctx, win: Window):
 
 
 def _apply_task(ctx: _Ctx, win: Window):
-    block = ctx.method.apply(ctx.reader, win, ctx.stats)
-    return block.astype(np.float32), ctx.reader.valid(win)
+    block = ctx.method.apply(ctx.reader, win, ctx.stats).astype(np.float32)
+    # The physical range, as classical.fuse and infer.fuse_scene clip their whole-scene output.
+    np.clip(block, 0.0, float(ctx.reader.pair.max_value), out=block)
+    return block, ctx.reader.valid(win)
 
 
 def resolve_method(method, pair: LazyPair, checkpoint: str | Path | None = None, *, halo: int | None = None,
