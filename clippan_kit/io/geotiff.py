@@ -162,9 +162,17 @@ def load_geotiff_pair(
     pan_path, ms_path = Path(pan_path), Path(ms_path)
     pan_info, ms_info = raster_info(pan_path), raster_info(ms_path)
     where = f"{pan_path} + {ms_path}"
+    sensor = pair_sensor(pan_info, ms_info, sensor, bands, where, ms_path)
+    return _assemble(pan_path, pan_info, [(ms_path, slice(None))], ms_info, sensor, max_value=max_value,
+                     pan_nodata=pan_nodata, ms_nodata=ms_nodata, name=pair_name(ms_path), where=where)
+
+
+def pair_sensor(pan_info: RasterInfo, ms_info: RasterInfo, sensor, bands, where: str, ms_path: Path) -> Sensor:
+    """The sensor of a PAN + MS GeoTIFF pair: file tags, then ``sensor=``; ``bands=`` (or MS band
+    descriptions naming sensor bands, as write_geotiff leaves them) select a subset. Shared by the
+    eager loader and the lazy :func:`clippan_kit.scenescale.open_pair`."""
     sensor = resolve_sensor(_sensor_tag(ms_info) or _sensor_tag(pan_info), sensor, where)
     if bands is None and ms_info.shape[0] != sensor.n_bands:
-        # Band descriptions naming sensor bands (as write_geotiff leaves them) identify a subset.
         named = [d for d in ms_info.descriptions if d and d.lower() in sensor.bands]
         bands = named if len(named) == ms_info.shape[0] else None
     if bands is not None:
@@ -172,11 +180,10 @@ def load_geotiff_pair(
     if ms_info.shape[0] != sensor.n_bands:
         raise fail(f"the MS file has {ms_info.shape[0]} bands but sensor {sensor.long_name} has {sensor.n_bands} "
                    f"({', '.join(sensor.bands)}); pass the right sensor or bands=[...] naming the file's bands", ms_path)
-    return _assemble(pan_path, pan_info, [(ms_path, slice(None))], ms_info, sensor, max_value=max_value,
-                     pan_nodata=pan_nodata, ms_nodata=ms_nodata, name=_pair_name(ms_path), where=where)
+    return sensor
 
 
-def _pair_name(ms_path: Path) -> str:
+def pair_name(ms_path: Path) -> str:
     """The MS file's stem, or its folder's name when the stem is generic (``ms.tif``)."""
     generic = {"ms", "mul", "mss", "multispectral", "lrms"}
     return ms_path.parent.name if ms_path.stem.lower() in generic and ms_path.parent.name else ms_path.stem

@@ -21,9 +21,9 @@ from typing import Any, Sequence
 import numpy as np
 import xarray as xr
 
-from ..io._common import fail, resolve_sensor
+from ..io._common import fail
 from ..io.align import GridAlignment, align_grids
-from ..io.geotiff import raster_info
+from ..io.geotiff import pair_name, pair_sensor, raster_info
 from ..scene import Scene
 from ..sensors import Sensor
 
@@ -193,22 +193,6 @@ class LazyPair:
                      transform=self.transform, name=self.name, source=self.source)
 
 
-def _pair_sensor(pan_info, ms_info, sensor, bands, where, ms_path) -> Sensor:
-    """The pair's sensor, as :func:`clippan_kit.io.load_geotiff_pair` resolves it (file tags, then
-    ``sensor=``; ``bands=`` or band descriptions naming a subset)."""
-    tag = lambda info: info.tags.get("sensor") or info.tags.get("SENSOR")  # noqa: E731
-    sensor = resolve_sensor(tag(ms_info) or tag(pan_info), sensor, where)
-    if bands is None and ms_info.shape[0] != sensor.n_bands:
-        named = [d for d in ms_info.descriptions if d and d.lower() in sensor.bands]
-        bands = named if len(named) == ms_info.shape[0] else None
-    if bands is not None:
-        sensor = resolve_sensor(None, sensor, where, bands=bands)
-    if ms_info.shape[0] != sensor.n_bands:
-        raise fail(f"the MS file has {ms_info.shape[0]} bands but sensor {sensor.long_name} has {sensor.n_bands} "
-                   f"({', '.join(sensor.bands)}); pass the right sensor or bands=[...] naming the file's bands", ms_path)
-    return sensor
-
-
 def open_pair(
     pan_path: str | Path,
     ms_path: str | Path,
@@ -234,7 +218,7 @@ def open_pair(
     pan_path, ms_path = Path(pan_path), Path(ms_path)
     where = f"{pan_path} + {ms_path}"
     pan_info, ms_info = raster_info(pan_path), raster_info(ms_path)
-    sensor = _pair_sensor(pan_info, ms_info, sensor, bands, where, ms_path)
+    sensor = pair_sensor(pan_info, ms_info, sensor, bands, where, ms_path)
     if pan_info.shape[0] != 1:
         raise fail(f"the PAN file has {pan_info.shape[0]} bands, expected 1", pan_path)
     if not (pan_info.georeferenced and ms_info.georeferenced):
@@ -255,8 +239,7 @@ def open_pair(
     mr, mc, mh, mw = al.ms_window
     pan = pan.isel(band=0, y=slice(pr, pr + ph), x=slice(pc, pc + pw))
     ms = ms.isel(y=slice(mr, mr + mh), x=slice(mc, mc + mw)).assign_coords(band=list(sensor.bands))
-    # the MS file's stem, or its folder's name when the stem is generic (as load_geotiff_pair names scenes)
-    name = ms_path.parent.name if ms_path.stem.lower() in {"ms", "mul", "mss", "multispectral", "lrms"} else ms_path.stem
+    name = pair_name(ms_path)
     return LazyPair(
         pan=pan, ms=ms, sensor=sensor,
         max_value=float(sensor.max_value if max_value is None else max_value),
