@@ -157,3 +157,28 @@ def test_direction_figures_and_fixed_editor_planes(tiny_setup):
     fig = plot_direction_histograms({"before": feats, "after": feats})
     assert len(fig.axes) == 4 and "mean" in fig.axes[0].get_legend().get_texts()[0].get_text()
     plt.close(fig)
+
+
+def test_textured_window_finds_the_texture():
+    from clippan_kit.viz import textured_window
+
+    pan = np.zeros((96, 128))
+    yy, xx = np.mgrid[:20, :20]
+    pan[50:70, 80:100] = (yy + xx) % 2  # a checkerboard patch in a flat image
+    r, c, s = textured_window(pan, 16)
+    assert s == 16 and 50 - 1 <= r <= 70 - 16 + 1 and 80 - 1 <= c <= 100 - 16 + 1
+    r, c, _ = textured_window(np.ones((64, 64)), 32)  # flat: any window inside the margin
+    assert 8 <= r <= 64 - 32 - 8 and 8 <= c <= 64 - 32 - 8
+
+
+def test_error_map_colour_scale_capped_at_the_percentile():
+    from clippan_kit.viz import error_map_figure
+
+    rng = np.random.default_rng(0)
+    ref = rng.uniform(1, 2, size=(3, 32, 32))
+    fused = ref + rng.normal(scale=0.05, size=ref.shape)
+    fig = error_map_figure({"a": fused}, ref, percentile=90)
+    vmax = fig.axes[0].get_images()[0].get_clim()[1]
+    dot = (fused * ref).sum(0) / (np.linalg.norm(fused, axis=0) * np.linalg.norm(ref, axis=0))
+    assert vmax == pytest.approx(np.percentile(np.degrees(np.arccos(np.clip(dot, -1, 1))), 90))
+    plt.close(fig)
