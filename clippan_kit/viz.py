@@ -88,7 +88,7 @@ def error_map_figure(fused: Mapping[str, np.ndarray], reference: np.ndarray, *, 
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, extend="max",
-                 label=f"spectral angle (°), capped at the {percentile:g}th percentile")
+                 label=f"spectral angle (°)\ncapped at the {percentile:g}th pct.")
     return fig
 
 

@@ -125,14 +125,16 @@ def _draw_directions(ax, d: dict, src: str, plane: np.ndarray, others: Sequence[
         ax.plot([], [], color="tab:red", lw=2.0, ls="--", label=f"ΔV^T ({label}, projected)")
         title += f"\n{label}: mean cos {_cosines(d[f'dI_{src}'], dT).mean():.3f}"
         pts.append(v2[None])
-    lim = np.abs(np.concatenate(pts)).max() * 1.1 + 1e-9
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
+    allp = np.concatenate([np.zeros((1, 2)), *pts])
+    lo, hi = allp.min(0), allp.max(0)
+    pad = 0.08 * (hi - lo).max() + 1e-9
+    ax.set_xlim(lo[0] - pad, hi[0] + pad)
+    ax.set_ylim(lo[1] - pad, max(hi[1], lo[1] + 0.35 * (hi[0] - lo[0])) + pad)  # room for the legend
+    ax.set_aspect("equal")  # equal units on both axes: drawn angles are true angles
     ax.axhline(0, color="0.8", lw=0.6, zorder=0)
     ax.axvline(0, color="0.8", lw=0.6, zorder=0)
     ax.set_xlabel("along ΔV^T")
-    ax.set_ylabel("along mean ΔV^I, ⟂ ΔV^T")
+    ax.set_ylabel("mean ΔV^I, part orthogonal to ΔV^T")
     return title
 
 
@@ -151,11 +153,11 @@ def plot_directions(feats: dict[str, torch.Tensor], fused_key: str = "hrms", oth
     d = direction_vectors(feats, fused_key)
     planes = direction_planes(feats, fused_key) if planes is None else planes
     o2 = None if other_text is None else direction_vectors({**feats, "text": other_text}, fused_key)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5.2), layout="constrained", dpi=100)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), layout="constrained", dpi=100)
     for ax, src in zip(axes, ("ms", "pan")):
         others = [] if o2 is None else [(other_label, o2[f"dT_{src}"])]
         ax.set_title(f"{fused_key} − {src}: " + _draw_directions(ax, d, src, planes[src], others), fontsize=9)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper right")
     return fig
 
 
@@ -176,7 +178,7 @@ def plot_direction_candidates(feats: dict[str, torch.Tensor], candidates: Sequen
             plane = direction_plane(d[f"dT_{src}"], d[f"dI_{src}"].mean(0))
             axes[i, j].set_title(f"F_out = {key}, from the {src.upper()}\n" + _draw_directions(axes[i, j], d, src, plane),
                                  fontsize=8)
-    axes[0, 0].legend(fontsize=7, loc="lower left")
+    axes[0, 0].legend(fontsize=7, loc="upper right")
     if title:
         fig.suptitle(title)
     return fig
