@@ -10,7 +10,7 @@ import numpy as np
 
 from .sensors import Sensor
 
-__all__ = ["rgb_quicklook", "render", "band_composites", "crop_box", "comparison_figure", "error_map_figure", "mtf_response_figure", "loss_curves_figure", "moving_average", "embedding_figure"]
+__all__ = ["rgb_quicklook", "render", "band_composites", "crop_box", "comparison_figure", "error_map_figure", "mtf_response_figure", "loss_curves_figure", "moving_average", "embedding_figure", "textured_window"]
 
 
 def rgb_quicklook(image: np.ndarray, rgb: Sequence[int] = (0, 1, 2), percentiles=(2, 98), reference=None) -> np.ndarray:
@@ -40,7 +40,8 @@ def comparison_figure(images: Mapping[str, np.ndarray], rgb: Sequence[int], *, z
     ref_name = reference_key or (colour[0] if colour else None)
     full = max(images[n].shape[-1] for n in names)
     rows = 2 if zoom else 1
-    fig, axes = plt.subplots(rows, len(names), figsize=(panel_size * len(names), panel_size * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(rows, len(names), figsize=(panel_size * len(names), panel_size * rows + 0.4), squeeze=False,
+                             layout="constrained", dpi=100)
     for j, name in enumerate(names):
         img = images[name]
         ref = images[ref_name] if (img.ndim == 3 and ref_name is not None and images[ref_name].shape[0] == img.shape[0]) else None
@@ -56,18 +57,20 @@ def comparison_figure(images: Mapping[str, np.ndarray], rgb: Sequence[int], *, z
             rr, cc, ss = int(r * scale), int(c * scale), max(int(size * scale), 1)
             axes[0, j].add_patch(Rectangle((cc, rr), ss, ss, fill=False, edgecolor="yellow", linewidth=1.2))
             axes[1, j].imshow(view[rr:rr + ss, cc:cc + ss], cmap=cmap, interpolation="nearest")
-            axes[1, j].set_title(f"{name} (zoom)", fontsize=9)
+            axes[1, j].set_title(f"zoom, {ss}×{ss} px", fontsize=9)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
-def error_map_figure(fused: Mapping[str, np.ndarray], reference: np.ndarray, *, panel_size: float = 3.2):
-    """Per-pixel spectral angle (degrees) between each fused image and the reference, shared colour scale."""
+def error_map_figure(fused: Mapping[str, np.ndarray], reference: np.ndarray, *, panel_size: float = 3.2,
+                     percentile: float = 95):
+    """Per-pixel spectral angle (degrees) between each fused image and the reference, on one colour scale
+    from 0 to the ``percentile``-th percentile of all maps (a few outlier pixels would otherwise leave the
+    rest black); brighter pixels are clipped, as the colour bar's arrow shows."""
     import matplotlib.pyplot as plt
 
     def angle(x):
@@ -76,14 +79,16 @@ def error_map_figure(fused: Mapping[str, np.ndarray], reference: np.ndarray, *, 
         return np.degrees(np.arccos(np.clip(dot / np.maximum(norm, 1e-12), -1, 1)))
 
     maps = {k: angle(v.astype(np.float64)) for k, v in fused.items()}
-    vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps.values()]), 99))
-    fig, axes = plt.subplots(1, len(maps), figsize=(panel_size * len(maps), panel_size + 0.4), squeeze=False)
+    vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps.values()]), percentile))
+    fig, axes = plt.subplots(1, len(maps), figsize=(panel_size * len(maps) + 0.8, panel_size + 0.4), squeeze=False,
+                             layout="constrained", dpi=100)
     for ax, (name, m) in zip(axes[0], maps.items()):
         im = ax.imshow(m, cmap="magma", vmin=0, vmax=vmax)
         ax.set_title(f"{name}: SAM map", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="spectral angle (°)")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, extend="max",
+                 label=f"spectral angle (°)\ncapped at the {percentile:g}th pct.")
     return fig
 
 
@@ -95,7 +100,7 @@ def mtf_response_figure(sensor, size: int = 41, n_freq: int = 256):
     from .wald import mtf_kernel
 
     freqs = np.fft.rfftfreq(n_freq)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained", dpi=100)
     gains = list(sensor.gnyq_ms) + [sensor.gnyq_pan]
     names = list(sensor.bands) + ["PAN"]
     for name, g in zip(names, gains):
@@ -104,13 +109,16 @@ def mtf_response_figure(sensor, size: int = 41, n_freq: int = 256):
         ax.plot(freqs, response, lw=2.0 if name == "PAN" else 1.0, ls="--" if name == "PAN" else "-", label=f"{name} ({g:.3g})")
     nyq = 0.5 / sensor.ratio
     ax.axvline(nyq, color="k", lw=0.8)
-    ax.text(nyq, 1.02, " MS Nyquist", fontsize=8)
+    ax.text(nyq, 1.03, " MS Nyquist 1/(2r)", fontsize=8)
+    values, counts = np.unique(np.round(sensor.gnyq_ms, 6), return_counts=True)
+    if counts.max() > 1:  # bands with one gain share one filter: say so instead of hiding the curves
+        ax.text(0.97, 0.6, f"{counts.max()} MS bands share the gain {values[counts.argmax()]:.3g}:\ntheir curves coincide",
+                transform=ax.transAxes, ha="right", fontsize=8)
     ax.set_xlabel("frequency (cycles / PAN pixel)")
     ax.set_ylabel("|H(f)|")
     ax.set_title(f"{sensor.long_name}: MTF-matched filters (ratio {sensor.ratio})")
     ax.set_ylim(0, 1.1)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    ax.legend(fontsize=7, title="band (gain at Nyquist)", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 
@@ -147,7 +155,8 @@ def loss_curves_figure(histories: Mapping[str, Sequence[Mapping[str, float]]], t
         terms.sort(key=lambda k: k not in ("total", "loss"))  # the total first, the rest in logged order
     if not terms:
         raise ValueError("no loss term to plot")
-    fig, axes = plt.subplots(1, len(terms), figsize=(panel_size * len(terms), panel_size), squeeze=False)
+    fig, axes = plt.subplots(1, len(terms), figsize=(panel_size * len(terms), panel_size), squeeze=False,
+                             layout="constrained", dpi=100)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, term in zip(axes[0], terms):
         for i, (label, rows) in enumerate(histories.items()):
@@ -160,9 +169,9 @@ def loss_curves_figure(histories: Mapping[str, Sequence[Mapping[str, float]]], t
             ax.plot(x, moving_average(y, smooth), color=c, lw=1.6, label=label)
         ax.set_title(term, fontsize=10)
         ax.set_xlabel("iteration")
+        ax.set_ylabel(f"{term} (loss value)", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
     return fig
 
 
@@ -291,3 +300,21 @@ def embedding_figure(points: Mapping[str, tuple[float, float]], kinds: Mapping[s
     if len(points) > 3:
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     return fig
+
+
+def textured_window(pan: np.ndarray, size: int, margin: int | None = None) -> tuple[int, int, int]:
+    """``(row, col, size)`` of the ``size`` × ``size`` window of ``pan`` (H, W) with the most detail, for
+    :func:`comparison_figure`'s ``zoom``: the window maximising the mean squared PAN gradient, so zoomed
+    crops show edges and texture where fusion methods differ (not a flat roof or water). ``margin``
+    (default ``size // 4``) keeps the window off the image border, where filters are padded."""
+    p = np.asarray(pan, dtype=np.float64)
+    g = np.zeros_like(p)
+    g[:, :-1] += np.diff(p, axis=1) ** 2
+    g[:-1, :] += np.diff(p, axis=0) ** 2
+    margin = size // 4 if margin is None else margin
+    c = np.pad(g.cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # integral image: every window sum in O(1)
+    sums = c[size:, size:] - c[:-size, size:] - c[size:, :-size] + c[:-size, :-size]  # (H-size+1, W-size+1)
+    h, w = sums.shape
+    inner = sums[margin:max(h - margin, margin + 1), margin:max(w - margin, margin + 1)]
+    r, col = np.unravel_index(int(np.argmax(inner)), inner.shape)
+    return int(r + margin), int(col + margin), int(size)

@@ -1,5 +1,6 @@
-"""Helpers added for the tutorial notebooks 3-6: training loss curves (clippan_kit.viz) and the prompt
-editor of the embedding-space notebook (clippan_kit.supervisor.viz)."""
+"""Helpers of the tutorial notebooks: show/table (clippan_kit.notebook), training loss curves
+(clippan_kit.viz), the exact direction-vector plane and the prompt editor of the embedding-space notebook
+(clippan_kit.supervisor.viz)."""
 from __future__ import annotations
 
 import matplotlib
@@ -15,7 +16,11 @@ from clippan_kit.sensors import get_sensor  # noqa: E402
 from clippan_kit.supervisor import CLIPSupervisor, Tiles, load_base  # noqa: E402
 from clippan_kit.supervisor.evaluate import embed_tiles  # noqa: E402
 from clippan_kit.supervisor.prompts import HRMS_PROMPTS  # noqa: E402
-from clippan_kit.supervisor.viz import PromptEditor, prompt_shift, protocol_text_features  # noqa: E402
+from clippan_kit.notebook import format_table, show, table  # noqa: E402
+from clippan_kit.supervisor.viz import (PromptEditor, direction_cosines, direction_plane, direction_planes,  # noqa: E402
+                                        direction_vectors, plane_coords, plot_direction_candidates,
+                                        plot_direction_histograms, plot_directions, prompt_shift,
+                                        protocol_text_features)
 from clippan_kit.viz import loss_curves_figure, moving_average  # noqa: E402
 
 
@@ -82,9 +87,98 @@ def test_prompt_editor_update_and_widget(tiny_setup):
     assert len(fig.axes) == 2 and "edited prompt" in fig.axes[0].get_title()
     assert editor.summary(numbers).count("\n") == len(numbers) - 1
     plt.close(fig)
-    box, button, out = editor.widget.children
+    choice, box, button, out = editor.widget.children
     assert box.value == sup.prompts.hrms
+    assert list(choice.options)[1:] == list(HRMS_PROMPTS)  # the paper's Table-5 descriptors
+    choice.value = "II"  # picking a descriptor puts its sentence in the box (and redraws)
+    assert box.value == HRMS_PROMPTS["II"]
     box.value = "a fused product of the MS and PAN images"
     button.click()  # the callback runs update() and must not raise outside a notebook either
     with pytest.raises(ValueError):
         editor.update("   ")
+
+
+def test_format_table_fixed_width_and_comparison_rows(capsys):
+    rows = {"exp": {"Q2n": 0.638331, "SAM": 6.19756}, "bdsd": {"Q2n": 0.9, "SAM": 4.0}}
+    text = format_table(rows, ["Q2n", "SAM"])
+    assert text.splitlines() == ["method" + " " * 10 + "        Q2n        SAM",
+                                 "exp" + " " * 13 + "     0.6383     6.1976",
+                                 "bdsd" + " " * 12 + "     0.9000     4.0000"]
+
+    class Comparison:  # like clippan_kit.compare.Comparison: rows in .metrics
+        metrics = rows
+
+    table(Comparison(), ["SAM"], digits=2, name_width=6, col_width=6)
+    assert capsys.readouterr().out == "method   SAM\nexp     6.20\nbdsd    4.00\n"
+
+
+def test_show_closes_the_figure():
+    fig = plt.figure()
+    show(fig)
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_direction_plane_keeps_the_true_angle():
+    rng = np.random.default_rng(3)
+    dT, dI = rng.normal(size=384), rng.normal(size=(20, 384)) + 0.3
+    plane = direction_plane(dT, dI.mean(0))
+    assert np.allclose(plane @ plane.T, np.eye(2), atol=1e-12)  # orthonormal
+    true = np.degrees(np.arccos(dT @ dI.mean(0) / np.linalg.norm(dT) / np.linalg.norm(dI.mean(0))))
+    pt, pm = plane_coords(dT, plane), plane_coords(dI.mean(0), plane)
+    drawn = np.degrees(np.arccos(pt @ pm / np.linalg.norm(pt) / np.linalg.norm(pm)))
+    assert 10 < true < 170 and drawn == pytest.approx(true, abs=1e-9)
+    assert np.allclose(pt, [np.linalg.norm(dT), 0]) and pm[1] > 0  # ΔV^T along x, the mean above it
+    assert np.linalg.norm(pm) == pytest.approx(np.linalg.norm(dI.mean(0)))  # in-plane vectors keep their length
+    e = direction_plane(dT, 2.5 * dT)  # parallel: still an orthonormal plane containing dT
+    assert np.allclose(e @ e.T, np.eye(2), atol=1e-9) and np.allclose(plane_coords(dT, e), [np.linalg.norm(dT), 0])
+
+
+def test_direction_figures_and_fixed_editor_planes(tiny_setup):
+    sup, feats = tiny_setup
+    planes = direction_planes(feats)
+    d = direction_vectors(feats, "hrms")
+    for src in ("ms", "pan"):
+        cos_true = d[f"dT_{src}"] @ d[f"dI_{src}"].mean(0) / np.linalg.norm(d[f"dT_{src}"]) / np.linalg.norm(d[f"dI_{src}"].mean(0))
+        pt, pm = plane_coords(d[f"dT_{src}"], planes[src]), plane_coords(d[f"dI_{src}"].mean(0), planes[src])
+        assert pt @ pm / np.linalg.norm(pt) / np.linalg.norm(pm) == pytest.approx(cos_true, abs=1e-6)
+    fig = plot_directions(feats)
+    assert "(exact)" in fig.axes[0].get_title() and fig.get_dpi() >= 100
+    plt.close(fig)
+    editor = PromptEditor(sup, feats)
+    _, fig = editor.update(HRMS_PROMPTS["noise"])
+    assert all(np.array_equal(editor.planes[s], planes[s]) for s in planes)  # the plane does not follow the prompt
+    assert "edited prompt" in fig.axes[0].get_title()
+    plt.close(fig)
+    fig = plot_direction_candidates(feats)
+    assert len(fig.axes) == 6
+    plt.close(fig)
+    cos = direction_cosines(feats, "hrms")
+    assert cos["ms"].shape == (5,) and np.all(np.abs(cos["ms"]) <= 1 + 1e-6)
+    fig = plot_direction_histograms({"before": feats, "after": feats})
+    assert len(fig.axes) == 4 and "mean" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    plt.close(fig)
+
+
+def test_textured_window_finds_the_texture():
+    from clippan_kit.viz import textured_window
+
+    pan = np.zeros((96, 128))
+    yy, xx = np.mgrid[:20, :20]
+    pan[50:70, 80:100] = (yy + xx) % 2  # a checkerboard patch in a flat image
+    r, c, s = textured_window(pan, 16)
+    assert s == 16 and 50 - 1 <= r <= 70 - 16 + 1 and 80 - 1 <= c <= 100 - 16 + 1
+    r, c, _ = textured_window(np.ones((64, 64)), 32)  # flat: any window inside the margin
+    assert 8 <= r <= 64 - 32 - 8 and 8 <= c <= 64 - 32 - 8
+
+
+def test_error_map_colour_scale_capped_at_the_percentile():
+    from clippan_kit.viz import error_map_figure
+
+    rng = np.random.default_rng(0)
+    ref = rng.uniform(1, 2, size=(3, 32, 32))
+    fused = ref + rng.normal(scale=0.05, size=ref.shape)
+    fig = error_map_figure({"a": fused}, ref, percentile=90)
+    vmax = fig.axes[0].get_images()[0].get_clim()[1]
+    dot = (fused * ref).sum(0) / (np.linalg.norm(fused, axis=0) * np.linalg.norm(ref, axis=0))
+    assert vmax == pytest.approx(np.percentile(np.degrees(np.arccos(np.clip(dot, -1, 1))), 90))
+    plt.close(fig)

@@ -4,18 +4,19 @@ editor of the embedding-space tutorial: how the protocol text moves the text dir
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
 from .losses import direction_loss
-from .prompts import IMAGE_TYPES, PromptSet, make_prompts
+from .prompts import HRMS_PROMPTS, IMAGE_TYPES, PromptSet, make_prompts
 
 if TYPE_CHECKING:
     from .model import CLIPSupervisor
 
-__all__ = ["pca_2d", "plot_embeddings", "direction_vectors", "plot_directions", "plot_cosine_heatmap",
+__all__ = ["pca_2d", "plot_embeddings", "direction_vectors", "direction_plane", "plane_coords", "direction_planes",
+           "direction_cosines", "plot_directions", "plot_direction_candidates", "plot_direction_histograms", "plot_cosine_heatmap",
            "protocol_text_features", "prompt_shift", "PromptEditor"]
 
 _COLORS = {"ms": "tab:blue", "pan": "tab:gray", "hrms": "tab:green", "fused": "tab:orange"}
@@ -67,40 +68,151 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a @ b / (np.linalg.norm(a, axis=1) * np.linalg.norm(b) + 1e-12)
 
 
+def direction_plane(dT: np.ndarray, dI_mean: np.ndarray) -> np.ndarray:
+    """(2, D) orthonormal basis of the plane spanned by the text direction ``dT`` (D,) and the mean image
+    direction ``dI_mean`` (D,): row 0 along ``dT``, row 1 the part of ``dI_mean`` orthogonal to it
+    (Gram-Schmidt). Both vectors lie in this plane, so the angle between their projections is exactly the
+    angle between them in D dimensions (a 2-D PCA keeps no angle). If they are parallel, row 1 is any unit
+    vector orthogonal to ``dT``."""
+    e1 = dT / (np.linalg.norm(dT) + 1e-12)
+    r = dI_mean - (dI_mean @ e1) * e1
+    if np.linalg.norm(r) < 1e-9 * (np.linalg.norm(dI_mean) + 1e-12):
+        r = np.eye(len(e1))[int(np.argmin(np.abs(e1)))]
+        r = r - (r @ e1) * e1
+    return np.stack([e1, r / np.linalg.norm(r)])
+
+
+def plane_coords(v: np.ndarray, plane: np.ndarray) -> np.ndarray:
+    """Coordinates (..., 2) of vectors ``v`` (..., D) projected onto ``plane`` (2, D) of :func:`direction_plane`."""
+    return v @ plane.T
+
+
+def direction_planes(feats: dict[str, torch.Tensor], fused_key: str = "hrms") -> dict[str, np.ndarray]:
+    """``{"ms": plane, "pan": plane}``: for each source the plane of its ΔV^T and mean ΔV^I (:func:`direction_plane`)."""
+    d = direction_vectors(feats, fused_key)
+    return {src: direction_plane(d[f"dT_{src}"], d[f"dI_{src}"].mean(0)) for src in ("ms", "pan")}
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle in degrees between two vectors (D,)."""
+    return float(np.degrees(np.arccos(np.clip(_cosines(a[None], b)[0], -1, 1))))
+
+
+def _arrow(ax, v, **kw):
+    # annotate draws a real dashed arrow (quiver ignores linestyle)
+    ax.annotate("", xy=(v[0], v[1]), xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", shrinkA=0, shrinkB=0, **kw))
+
+
+def _draw_directions(ax, d: dict, src: str, plane: np.ndarray, others: Sequence[tuple[str, np.ndarray]] = ()) -> str:
+    """Draw one panel (per-tile ΔV^I, their mean, ΔV^T, optional other ΔV^T) in ``plane``; return its title text."""
+    vi = plane_coords(d[f"dI_{src}"], plane)
+    mean_i = d[f"dI_{src}"].mean(0)
+    vm, vt = plane_coords(mean_i, plane), plane_coords(d[f"dT_{src}"], plane)
+    o = np.zeros(len(vi))
+    ax.quiver(o, o, vi[:, 0], vi[:, 1], angles="xy", scale_units="xy", scale=1, color="tab:orange", alpha=0.35,
+              width=0.004)
+    ax.plot([], [], color="tab:orange", alpha=0.5, label="ΔV^I per tile (projected)")
+    _arrow(ax, vm, color="tab:brown", lw=2.2)
+    ax.plot([], [], color="tab:brown", lw=2.2, label="mean ΔV^I")
+    _arrow(ax, vt, color="k", lw=2.2)
+    ax.plot([], [], color="k", lw=2.2, label="ΔV^T (trained prompt)")
+    pts = [vi, vm[None], vt[None]]
+    title = (f"mean cos(ΔV^I, ΔV^T) = {_cosines(d[f'dI_{src}'], d[f'dT_{src}']).mean():.3f}\n"
+             f"angle(mean ΔV^I, ΔV^T) = {_angle(mean_i, d[f'dT_{src}']):.1f}° (exact)")
+    for label, dT in others:
+        v2 = plane_coords(dT, plane)
+        _arrow(ax, v2, color="tab:red", lw=2.0, linestyle="--")
+        ax.plot([], [], color="tab:red", lw=2.0, ls="--", label=f"ΔV^T ({label}, projected)")
+        title += f"\n{label}: mean cos {_cosines(d[f'dI_{src}'], dT).mean():.3f}"
+        pts.append(v2[None])
+    allp = np.concatenate([np.zeros((1, 2)), *pts])
+    lo, hi = allp.min(0), allp.max(0)
+    pad = 0.08 * (hi - lo).max() + 1e-9
+    ax.set_xlim(lo[0] - pad, hi[0] + pad)
+    ax.set_ylim(lo[1] - pad, max(hi[1], lo[1] + 0.35 * (hi[0] - lo[0])) + pad)  # room for the legend
+    ax.set_aspect("equal")  # equal units on both axes: drawn angles are true angles
+    ax.axhline(0, color="0.8", lw=0.6, zorder=0)
+    ax.axvline(0, color="0.8", lw=0.6, zorder=0)
+    ax.set_xlabel("along ΔV^T")
+    ax.set_ylabel("mean ΔV^I, part orthogonal to ΔV^T")
+    return title
+
+
 def plot_directions(feats: dict[str, torch.Tensor], fused_key: str = "hrms", other_text: torch.Tensor | None = None,
-                    other_label: str = "edited prompt"):
-    """ΔV^I of each tile next to ΔV^T, in the 2-D PCA plane of all direction vectors, plus their cosines.
+                    other_label: str = "edited prompt", planes: dict[str, np.ndarray] | None = None):
+    """ΔV^I of each tile, their mean and ΔV^T, drawn in the plane of ΔV^T and the mean ΔV^I (left: from the
+    MS, right: from the PAN), where the angle between the mean ΔV^I and ΔV^T is exact (:func:`direction_plane`);
+    per-tile arrows are projections onto that plane.
 
     ``other_text``: optional (3, D) text features with another protocol prompt (:func:`protocol_text_features`);
-    its ΔV^T is drawn too (dashed, red) and its mean cosine added to the titles.
+    its ΔV^T is drawn projected (dashed, red) and its mean cosine added to the titles. ``planes``: the planes
+    to draw in (:func:`direction_planes`; default: those of ``feats`` itself), so that figures stay comparable.
     """
     import matplotlib.pyplot as plt
 
     d = direction_vectors(feats, fused_key)
+    planes = direction_planes(feats, fused_key) if planes is None else planes
     o2 = None if other_text is None else direction_vectors({**feats, "text": other_text}, fused_key)
-    extra = [] if o2 is None else [o2["dT_ms"][None], o2["dT_pan"][None]]
-    allv = np.concatenate([d["dI_ms"], d["dI_pan"], d["dT_ms"][None], d["dT_pan"][None], *extra])
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), layout="constrained", dpi=100)
     for ax, src in zip(axes, ("ms", "pan")):
-        vi, vt = pca_2d(d[f"dI_{src}"], allv), pca_2d(d[f"dT_{src}"][None], allv)[0]
-        o = np.zeros(len(vi))
-        ax.quiver(o, o, vi[:, 0], vi[:, 1], angles="xy", scale_units="xy", scale=1, color="tab:orange", alpha=0.5,
-                  width=0.004, label="ΔV^I (image)")
-        ax.quiver(0, 0, vt[0], vt[1], angles="xy", scale_units="xy", scale=1, color="k", width=0.01, label="ΔV^T (text)")
-        title = f"{fused_key} - {src}: mean cos(ΔV^I, ΔV^T) = {_cosines(d[f'dI_{src}'], d[f'dT_{src}']).mean():.3f}"
-        pts = [vi, vt[None]]
-        if o2 is not None:
-            v2 = pca_2d(o2[f"dT_{src}"][None], allv)[0]
-            ax.quiver(0, 0, v2[0], v2[1], angles="xy", scale_units="xy", scale=1, color="tab:red", width=0.01,
-                      linestyle="--", label=f"ΔV^T ({other_label})")
-            title += f"\n{other_label}: {_cosines(d[f'dI_{src}'], o2[f'dT_{src}']).mean():.3f}"
-            pts.append(v2[None])
-        lim = np.abs(np.concatenate(pts)).max() * 1.1 + 1e-9
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+        others = [] if o2 is None else [(other_label, o2[f"dT_{src}"])]
+        ax.set_title(f"{fused_key} − {src}: " + _draw_directions(ax, d, src, planes[src], others), fontsize=9)
+        ax.legend(fontsize=7, loc="upper right")
+    return fig
+
+
+CANDIDATES = ("hrms", "ms_up", "pan_hrms")
+
+
+def plot_direction_candidates(feats: dict[str, torch.Tensor], candidates: Sequence[str] = CANDIDATES,
+                              title: str | None = None):
+    """One column per candidate F_out, rows from the MS and from the PAN: :func:`plot_directions` panels, each
+    in the plane of ΔV^T and that candidate's mean ΔV^I (so every printed angle is exact)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(candidates), figsize=(4.2 * len(candidates), 8.4), layout="constrained",
+                             dpi=100, squeeze=False)
+    for j, key in enumerate(candidates):
+        d = direction_vectors(feats, key)
+        for i, src in enumerate(("ms", "pan")):
+            plane = direction_plane(d[f"dT_{src}"], d[f"dI_{src}"].mean(0))
+            axes[i, j].set_title(f"F_out = {key}, from the {src.upper()}\n" + _draw_directions(axes[i, j], d, src, plane),
+                                 fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def direction_cosines(feats: dict[str, torch.Tensor], fused_key: str) -> dict[str, np.ndarray]:
+    """Per-tile cos(ΔV^I, ΔV^T): ``{"ms": (N,), "pan": (N,)}`` (L_d = 1 − mean of the two, Eq. 6)."""
+    d = direction_vectors(feats, fused_key)
+    return {src: _cosines(d[f"dI_{src}"], d[f"dT_{src}"]) for src in ("ms", "pan")}
+
+
+def plot_direction_histograms(stages: dict[str, dict[str, torch.Tensor]], candidates: Sequence[str] = CANDIDATES,
+                              bins: int = 16):
+    """Histograms of the per-tile cosines cos(ΔV^I, ΔV^T), one row per stage (e.g. before / after Stage I),
+    columns from the MS and from the PAN, one outline per candidate F_out; dashed lines at the means."""
+    import matplotlib.pyplot as plt
+
+    cos = {st: {k: direction_cosines(f, k) for k in candidates} for st, f in stages.items()}
+    every = np.concatenate([c for st in cos.values() for k in st.values() for c in k.values()])
+    edges = np.linspace(every.min() - 1e-6, every.max() + 1e-6, bins + 1)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(len(stages), 2, figsize=(9, 2.8 * len(stages)), layout="constrained", dpi=100,
+                             squeeze=False, sharex=True)
+    for i, (st, per) in enumerate(cos.items()):
+        for j, src in enumerate(("ms", "pan")):
+            ax = axes[i, j]
+            for c, (key, v) in zip(colours, per.items()):
+                ax.hist(v[src], bins=edges, histtype="step", lw=1.6, color=c, label=f"{key} (mean {v[src].mean():.2f})")
+                ax.axvline(v[src].mean(), color=c, ls="--", lw=1)
+            ax.set_title(f"{st}: cos(ΔV^I_{src.upper()}, ΔV^T_{src.upper()}) per tile", fontsize=9)
+            ax.set_ylabel("tiles")
+            ax.legend(fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("cosine")
     return fig
 
 
@@ -176,16 +288,20 @@ class PromptEditor:
 
     ``update(text)`` does the work and returns ``(numbers, figure)`` (see :func:`prompt_shift`) without
     touching any widget, so it can be called directly (tests, non-interactive runs); ``widget`` builds the
-    text box, button and output area on first use and redraws the output on every submitted text.
+    dropdown of the paper's Table-5 descriptors, the text box, button and output area on first use, draws
+    once, and redraws the output on every submitted text or chosen descriptor. Every figure is drawn in the
+    planes of the trained ΔV^T and mean ΔV^I (:func:`direction_planes`), fixed at creation.
     """
 
     def __init__(self, sup: "CLIPSupervisor", feats: dict[str, torch.Tensor], fused_key: str = "hrms"):
         self.sup, self.feats, self.fused_key = sup, feats, fused_key
+        self.planes = direction_planes(feats, fused_key)  # fixed: the trained ΔV^T never moves between figures
         self._widget = None
 
     def update(self, text: str):
         numbers = prompt_shift(self.sup, self.feats, text, self.fused_key)
-        fig = plot_directions(self.feats, self.fused_key, other_text=numbers["text"], other_label="edited prompt")
+        fig = plot_directions(self.feats, self.fused_key, other_text=numbers["text"], other_label="edited prompt",
+                              planes=self.planes)
         return {k: v for k, v in numbers.items() if k != "text"}, fig
 
     @staticmethod
@@ -198,6 +314,8 @@ class PromptEditor:
         if self._widget is None:
             import ipywidgets as w
 
+            own = "(your own sentence)"
+            choice = w.Dropdown(options=[own, *HRMS_PROMPTS], value=own, description="Table 5")
             box = w.Textarea(value=self.sup.prompts.hrms, description="protocol", layout=w.Layout(width="95%", height="4em"))
             button = w.Button(description="Update ΔV^T")
             out = w.Output()
@@ -217,6 +335,13 @@ class PromptEditor:
                     display(fig)
                     plt.close(fig)
 
+            def pick(change):
+                if change["new"] != own:  # a Table-5 descriptor: put its sentence in the box and draw it
+                    box.value = HRMS_PROMPTS[change["new"]]
+                    redraw()
+
             button.on_click(redraw)
-            self._widget = w.VBox([box, button, out])
+            choice.observe(pick, names="value")
+            self._widget = w.VBox([choice, box, button, out])
+            redraw()  # draw once on creation: the trained prompt, in the fixed planes
         return self._widget
