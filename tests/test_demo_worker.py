@@ -204,7 +204,10 @@ def test_stop_ends_the_worker_and_frees_the_cpu(tmp_path):
     assert run.stop() is True
     took = time.monotonic() - t0
     assert took < 3.0, took
-    assert list(events) == []  # the event stream ends quietly after a Stop
+    # The event stream ends quietly after a Stop (no WorkerError, no result): at most progress events the
+    # worker had already written into the pipe before it was killed are still read.
+    rest = list(events)
+    assert all(e["kind"] == "bar" for e in rest), rest
     for p in procs:  # the worker and anything it started are gone (not even a zombie is left busy)
         assert not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
     assert run.stop() is False  # nothing left to stop
