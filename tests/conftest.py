@@ -23,6 +23,18 @@ def _missing(msg: str):
     pytest.skip(msg)
 
 
+def _file_getter(root: Path, where: str):
+    """get(relative) -> root / relative, skipping (failing in CI) when the file is absent."""
+
+    def get(relative: str) -> Path:
+        path = root / relative
+        if not path.exists():
+            _missing(f"{path} not found in {where}")
+        return path
+
+    return get
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = config.data_dir()
@@ -35,13 +47,7 @@ def data_dir() -> Path:
 def real_file(data_dir):
     """real_file("pnn_grip_unina/imgWV2.mat") -> Path, skipping/failing when the file is absent."""
 
-    def get(relative: str) -> Path:
-        path = data_dir / relative
-        if not path.exists():
-            _missing(f"{path} not found in CLIPPAN_DATA={data_dir}")
-        return path
-
-    return get
+    return _file_getter(data_dir, f"CLIPPAN_DATA={data_dir}")
 
 
 # --------------------------------------------------------------------------- data for everyone
@@ -69,13 +75,7 @@ def scene_dir(standin_dir) -> Path:
 def scene_file(scene_dir):
     """scene_file("zpnn_wv3/WV3_example.mat") -> the real file, or its generated stand-in without the data."""
 
-    def get(relative: str) -> Path:
-        path = scene_dir / relative
-        if not path.exists():
-            _missing(f"{path} not found in {scene_dir}")
-        return path
-
-    return get
+    return _file_getter(scene_dir, str(scene_dir))
 
 
 @pytest.fixture

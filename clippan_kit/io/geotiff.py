@@ -119,11 +119,7 @@ def _sensor_tag(info: RasterInfo) -> str | None:
 
 def _assemble(pan_path, pan_info, ms_reads, ms_info, sensor: Sensor, *, max_value, pan_nodata, ms_nodata, name, where) -> Scene:
     """Align, read the windows and build the Scene. ``ms_reads``: one path per band group."""
-    if pan_info.shape[0] != 1:
-        raise fail(f"the PAN file has {pan_info.shape[0]} bands, expected 1", pan_path)
-    if not (pan_info.georeferenced and ms_info.georeferenced):
-        raise fail("PAN and MS must both be georeferenced to be aligned (a CRS and a geotransform each); "
-                   "for plain arrays use scene_from_arrays", where)
+    check_pair(pan_info, ms_info, pan_path, where)
     al: GridAlignment = align_grids(pan_info.transform, pan_info.shape[1:], ms_info.transform, ms_info.shape[1:],
                                     sensor.ratio, pan_crs=pan_info.crs, ms_crs=ms_info.crs, where=where)
     pan = read_raster(pan_path, al.pan_window, nodata=pan_nodata)[0]
@@ -181,6 +177,15 @@ def pair_sensor(pan_info: RasterInfo, ms_info: RasterInfo, sensor, bands, where:
         raise fail(f"the MS file has {ms_info.shape[0]} bands but sensor {sensor.long_name} has {sensor.n_bands} "
                    f"({', '.join(sensor.bands)}); pass the right sensor or bands=[...] naming the file's bands", ms_path)
     return sensor
+
+
+def check_pair(pan_info: RasterInfo, ms_info: RasterInfo, pan_path, where: str) -> None:
+    """A one-band PAN and two georeferenced files, as aligning a pair through its geotransforms needs."""
+    if pan_info.shape[0] != 1:
+        raise fail(f"the PAN file has {pan_info.shape[0]} bands, expected 1", pan_path)
+    if not (pan_info.georeferenced and ms_info.georeferenced):
+        raise fail("PAN and MS must both be georeferenced to be aligned (a CRS and a geotransform each); "
+                   "for plain arrays use scene_from_arrays", where)
 
 
 def pair_name(ms_path: Path) -> str:

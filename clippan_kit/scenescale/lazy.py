@@ -23,7 +23,7 @@ import xarray as xr
 
 from ..io._common import fail
 from ..io.align import GridAlignment, align_grids
-from ..io.geotiff import pair_name, pair_sensor, raster_info
+from ..io.geotiff import check_pair, pair_name, pair_sensor, raster_info
 from ..scene import Scene
 from ..sensors import Sensor
 
@@ -219,10 +219,7 @@ def open_pair(
     where = f"{pan_path} + {ms_path}"
     pan_info, ms_info = raster_info(pan_path), raster_info(ms_path)
     sensor = pair_sensor(pan_info, ms_info, sensor, bands, where, ms_path)
-    if pan_info.shape[0] != 1:
-        raise fail(f"the PAN file has {pan_info.shape[0]} bands, expected 1", pan_path)
-    if not (pan_info.georeferenced and ms_info.georeferenced):
-        raise fail("PAN and MS must both be georeferenced to be aligned (a CRS and a geotransform each)", where)
+    check_pair(pan_info, ms_info, pan_path, where)
     r = sensor.ratio
     al = align_grids(pan_info.transform, pan_info.shape[1:], ms_info.transform, ms_info.shape[1:], r,
                      pan_crs=pan_info.crs, ms_crs=ms_info.crs, where=where)
