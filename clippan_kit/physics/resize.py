@@ -1,6 +1,6 @@
 """MATLAB ``imresize(x, 1/ratio)`` (bicubic, antialiasing on) for integer downscaling.
 
-The QNR toolbox (``D_s.m``) builds its low-resolution PAN with it. For an integer factor r the
+The QNR toolbox (``D_s.m``; Alparone et al., PE&RS 74(2), 2008) builds its low-resolution PAN with it. For an integer factor r the
 antialiased bicubic kernel (Keys, a = -0.5, stretched by r) has the same 4r taps for every output
 sample, centred between input samples r*k + (r-1)/2; MATLAB mirrors the borders with the edge
 repeated. So it is one strided separable convolution.
@@ -13,9 +13,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._common import symmetric_pad
+from ._dispatch import as_tensor
+from .base import Operator
 
-__all__ = ["imresize_down"]
+__all__ = ["imresize_down", "ImresizeDown"]
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -31,9 +32,12 @@ def _taps(ratio: int) -> np.ndarray:
     return w / w.sum()
 
 
-def _mirror_pad_front(x: torch.Tensor, n: int, dim: int) -> torch.Tensor:
-    idx = torch.arange(n - 1, -1, -1, device=x.device)
-    return torch.cat([x.index_select(dim, idx), x], dim=dim)
+def _mirror_pad(x: torch.Tensor, n: int, dim: int) -> torch.Tensor:
+    """Pad ``n`` samples on both sides of ``dim`` by mirroring with the edge sample repeated (MATLAB's rule)."""
+    size = x.shape[dim]
+    front = torch.arange(n - 1, -1, -1, device=x.device)
+    back = torch.arange(size - 1, size - 1 - n, -1, device=x.device)
+    return torch.cat([x.index_select(dim, front), x, x.index_select(dim, back)], dim=dim)
 
 
 def imresize_down(x: torch.Tensor, ratio: int) -> torch.Tensor:
@@ -47,8 +51,29 @@ def imresize_down(x: torch.Tensor, ratio: int) -> torch.Tensor:
     if p > min(H, W):
         raise ValueError(f"image {H}x{W} too small for imresize by 1/{ratio}")
     t = x.reshape(-1, 1, H, W)
-    t = symmetric_pad(_mirror_pad_front(_mirror_pad_front(t, p, -2), p, -1), p, p, "symmetric")
+    t = _mirror_pad(_mirror_pad(t, p, -2), p, -1)
     k = torch.as_tensor(_taps(ratio), dtype=t.dtype, device=t.device)
     t = F.conv2d(t, k.view(1, 1, -1, 1), stride=(ratio, 1))
     t = F.conv2d(t, k.view(1, 1, 1, -1), stride=(1, ratio))
     return t.reshape(*lead, H // ratio, W // ratio)
+
+
+class ImresizeDown(Operator):
+    """MATLAB ``imresize(x, 1/ratio)`` (bicubic, antialiased) as an operator: :func:`imresize_down`.
+
+    Shape contract: ``x: (..., H, W)`` float, H and W multiples of ``ratio`` and at least ``3 ratio / 2``
+    -> ``(..., H/r, W/r)``, same units. Linear; the taps sum to 1, so constants stay constant.
+    """
+
+    def __init__(self, ratio: int):
+        self.ratio = int(ratio)
+
+    def forward(self, x):
+        t, back = as_tensor(x)
+        return back(imresize_down(t, self.ratio))
+
+    def output_shape(self, shape):
+        return (*shape[:-2], shape[-2] // self.ratio, shape[-1] // self.ratio)
+
+    def __repr__(self) -> str:
+        return f"ImresizeDown(ratio={self.ratio})"
