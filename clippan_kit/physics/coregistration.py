@@ -43,7 +43,7 @@ _EPS = 1e-20
 
 
 def _bands(x, name: str) -> torch.Tensor:
-    """(B, h, w), (1, B, h, w) or one band (h, w), numpy or torch -> (B, h, w) tensor (numpy in float64, torch floats kept)."""
+    """(B, h, w), (1, B, h, w) or one band (h, w) -> (B, h, w) tensor (numpy in float64, torch floats kept)."""
     t = as_tensor(x)[0]
     if not t.is_floating_point():
         t = t.double()
@@ -236,7 +236,7 @@ class CoRegistration(Operator):
         return (shape[-3], 2)
 
     def reprojection(self, ms_lr, pan):
-        """The :class:`~clippan_kit.physics.reprojection.Reprojection` of this sensor with the shifts of (ms_lr, pan)."""
+        """The :class:`~clippan_kit.physics.Reprojection` of this sensor with the shifts of (ms_lr, pan)."""
         from .reprojection import Reprojection
 
         return Reprojection.for_sensor(self.sensor, self.forward(ms_lr, pan))

@@ -1,9 +1,10 @@
 """MATLAB ``imresize(x, 1/ratio)`` (bicubic, antialiasing on) for integer downscaling.
 
-The QNR toolbox (``D_s.m``; Alparone et al., PE&RS 74(2), 2008) builds its low-resolution PAN with it. For an integer factor r the
-antialiased bicubic kernel (Keys, a = -0.5, stretched by r) has the same 4r taps for every output
-sample, centred between input samples r*k + (r-1)/2; MATLAB mirrors the borders with the edge
-repeated. So it is one strided separable convolution.
+The QNR toolbox (``D_s.m``; Alparone et al., PE&RS 74(2), 2008) builds its low-resolution PAN with it,
+so D_s and its loss reproject the PAN through it. For an integer factor r the antialiased bicubic kernel
+(Keys, a = -0.5, stretched by r) has the same 4r taps for every output sample, centred between input
+samples r*k + (r-1)/2; MATLAB mirrors the borders with the edge repeated. So it is one strided separable
+convolution.
 """
 from __future__ import annotations
 
