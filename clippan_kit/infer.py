@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .devices import select_device
 from .scene import Scene
-from .wald import interp23tap
+from .physics import interp23tap
 
 __all__ = ["fuse_scene", "tile_layout", "blend_weights", "select_device"]
 

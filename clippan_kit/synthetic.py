@@ -14,11 +14,11 @@ The reference HRMS is a land-cover map rendered with reflectance-like spectra:
 * **texture**: a multiplicative brightness field (fine grain + medium-scale patches, about ±10 %).
 * **scaling**: reflectance 0.5 maps to 80 % of the sensor's full scale ``2**bits - 1`` (DN), clipped.
 
-Then, as in Wald's protocol, ``ms = WaldProtocol(sensor).degrade_ms(reference)`` exactly, and
-``pan = sum_b w_b * reference_b + noise``, with equal weights ``w_b`` over the bands whose centre
-wavelength lies in the sensor's PAN range (450-800 nm for WorldView-2/3, 500-680 nm for Landsat 8,
-450-900 nm otherwise; all bands if none does) and Gaussian noise of standard deviation 0.1 % of full
-scale. Everything is deterministic from ``seed``.
+Then the degradation operator makes both images from the reference: ``ms = op.degrade_ms(reference)``
+(MS branch) exactly, and ``pan = op.pan_branch(reference) + noise`` (PAN branch: ``sum_b w_b * reference_b``
+with the equal weights of :func:`clippan_kit.physics.pan_weights` over the bands whose centre wavelength
+lies in the sensor's PAN range) with Gaussian noise of standard deviation 0.1 % of full scale, where
+``op = WaldProtocol(sensor)``. Everything is deterministic from ``seed``.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from .scene import Scene, SceneError
 from .sensors import Sensor, get_sensor
-from .wald import WaldProtocol
+from .physics import WaldProtocol, band_wavelengths, pan_weights
 
 __all__ = ["synthetic_scene", "band_wavelengths", "pan_weights", "CLASS_SPECTRA", "CLASSES"]
 
@@ -43,28 +43,8 @@ CLASS_SPECTRA = {
 CLASSES = tuple(CLASS_SPECTRA)
 _VEG, _SOIL, _WATER, _CONCRETE, _ASPHALT, _ROOF = range(len(CLASSES))
 
-_BAND_CENTRES_NM = {
-    "coastal": 427, "blue": 478, "green": 546, "yellow": 608, "red": 659, "red_edge": 724,
-    "nir": 833, "nir1": 831, "nir2": 908, "swir1": 1610, "swir2": 2200, "cirrus": 1373,
-}
-_PAN_RANGE_NM = {"wv2": (450, 800), "wv3": (450, 800), "landsat8": (500, 680)}
 _REFLECTANCE_TO_FULL_SCALE = 0.8 / 0.5
 _PAN_NOISE = 1e-3  # of full scale
-
-
-def band_wavelengths(sensor: Sensor) -> np.ndarray:
-    """Centre wavelength (nm) of each band: registry names, else generic bands spread over 450-900 nm."""
-    generic = np.linspace(450, 900, sensor.n_bands)
-    return np.array([_BAND_CENTRES_NM.get(b, generic[i]) for i, b in enumerate(sensor.bands)], dtype=float)
-
-
-def pan_weights(sensor: Sensor) -> np.ndarray:
-    """(B,) weights summing to 1 that make the synthetic PAN from the reference bands."""
-    lo, hi = _PAN_RANGE_NM.get(sensor.name, (450, 900))
-    wl = band_wavelengths(sensor)
-    inside = (wl >= lo) & (wl <= hi)
-    w = inside.astype(float) if inside.any() else np.ones(sensor.n_bands)
-    return w / w.sum()
 
 
 def _smooth_field(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
@@ -130,8 +110,9 @@ def synthetic_scene(sensor: str | Sensor = "wv2", size: int = 256, seed: int = 0
     reflectance = np.moveaxis(per_pixel, -1, 0) * texture
     full = sensor.max_value
     reference = np.clip(reflectance * _REFLECTANCE_TO_FULL_SCALE * full, 0, full).astype(np.float32)
-    ms = WaldProtocol(sensor).degrade_ms(reference.astype(np.float64)).astype(np.float32)
-    pan = np.tensordot(pan_weights(sensor), reference.astype(np.float64), axes=1)
+    op = WaldProtocol(sensor)
+    ms = op.degrade_ms(reference.astype(np.float64)).astype(np.float32)
+    pan = op.pan_branch(reference.astype(np.float64))
     pan = np.clip(pan + rng.normal(0, _PAN_NOISE * full, pan.shape), 0, full).astype(np.float32)
     return Scene(pan=pan, ms=ms, sensor=sensor, reference=reference, max_value=full,
                  name=f"synthetic-{sensor.name}-{size}-seed{seed}", source=f"synthetic_scene({sensor.name!r}, {size}, {seed})")

@@ -97,7 +97,7 @@ def mtf_response_figure(sensor, size: int = 41, n_freq: int = 256):
     gain at Nyquist marked (the quantity the filter is designed to hit)."""
     import matplotlib.pyplot as plt
 
-    from .wald import mtf_kernel
+    from .physics import mtf_kernel
 
     freqs = np.fft.rfftfreq(n_freq)
     fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained", dpi=100)

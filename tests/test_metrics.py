@@ -13,7 +13,7 @@ from clippan_kit.metrics import (
     q2n_torch, q_index, reduced_resolution_metrics, sam, scc, ssim,
 )
 from clippan_kit.metrics._common import box_sum, symmetric_pad
-from clippan_kit.metrics._resize import imresize_down
+from clippan_kit.physics import imresize_down
 from clippan_kit.metrics.q2n import onion_multiply
 from clippan_kit.metrics.reduced import uiqi_map_torch
 from clippan_kit.metrics.reprojected import local_correlation_torch, scene_shifts

@@ -142,7 +142,7 @@ def test_half_pixel_shift_interpolates_a_band_limited_signal():
 def test_peer_coregistration_finds_a_half_pixel_misalignment():
     """MS content displaced by (+1/2, -1/2) PAN pixel: the released code's search, ours, finds (r, c) = (1, -1),
     and the reprojection with those shifts gives the MS back; the integer-phase search cannot."""
-    from clippan_kit.metrics.coregistration import coregister
+    from clippan_kit.physics import coregister
     from clippan_kit.sensors import get_sensor
     from clippan_kit.wald import reproject_ms
 

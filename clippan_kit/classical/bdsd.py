@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..sensors import Sensor, get_sensor
-from ..wald import decimate, interp23tap, mtf_filter
+from ..physics import decimate, interp23tap, mtf_filter
 from ._inputs import prepare
 
 __all__ = ["bdsd_pc", "bdsd_pc_torch", "bdsd_pc_coefficients", "nnls_gram"]

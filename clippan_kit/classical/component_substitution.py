@@ -1,7 +1,8 @@
 """Component-substitution (CS) pansharpening: Gram-Schmidt (GS), adaptive GS (GSA) and Brovey.
 
 CS methods build an intensity ``I`` from the MS upsampled to the PAN grid (EXP, 23-tap
-interpolator) and inject the PAN detail ``P - I`` into every band with a band gain. The three
+interpolator) -- the PAN branch of the degradation, a :class:`~clippan_kit.physics.SpectralResponse` -- and
+inject the PAN detail ``P - I`` into every band with a band gain. The three
 functions follow the conventions of Vivone's MATLAB toolbox (``GS.m``, ``GSA.m``, ``Brovey.m``;
 Vivone et al., "A critical comparison among pansharpening algorithms", IEEE TGRS 53(5), 2015, and
 "A new benchmark based on recent advances in multispectral pansharpening", IEEE GRSM 9(1), 2021).
@@ -14,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..sensors import Sensor
-from ..wald import WaldProtocol, interp23tap
+from ..physics import SpectralResponse, WaldProtocol, interp23tap
 from ._inputs import prepare
 
 __all__ = ["gs", "gsa", "brovey"]
@@ -72,7 +73,7 @@ def gs(ms, pan, sensor: Sensor | str) -> np.ndarray:
     """
     ms, pan, sensor = prepare(ms, pan, sensor)
     up = interp23tap(ms, sensor.ratio)
-    intensity0 = up.mean(axis=0)
+    intensity0 = SpectralResponse.band_average(ms.shape[0])(up)
     intensity0 -= intensity0.mean()
     return _inject(up, intensity0, _match_moments(pan, intensity0)).astype(np.float32)
 
@@ -81,8 +82,9 @@ def gsa(ms, pan, sensor: Sensor | str) -> np.ndarray:
     """Gram-Schmidt adaptive (toolbox ``GSA.m``): intensity weights from a regression at MS scale.
 
     The weights ``alpha`` (B bands + an offset) are the least-squares fit of the PAN, low-passed
-    and decimated to the MS grid, by the mean-removed low-resolution MS bands; the intensity is
-    the same combination of the mean-removed EXP bands. The PAN is only mean-removed (no
+    and decimated to the MS grid, by the mean-removed low-resolution MS bands
+    (:meth:`SpectralResponse.fit`); the intensity is that spectral response applied to the mean-removed
+    EXP bands. The PAN is only mean-removed (no
     variance matching: the regression already puts the intensity on the PAN's scale).
 
     Deviation from the toolbox, on purpose: the PAN is low-passed with the sensor's PAN MTF filter
@@ -96,15 +98,12 @@ def gsa(ms, pan, sensor: Sensor | str) -> np.ndarray:
         multivariate regression of MS+Pan data", IEEE TGRS 45(10), 3230-3239, 2007.
     """
     ms, pan, sensor = prepare(ms, pan, sensor)
-    B = ms.shape[0]
     up = interp23tap(ms, sensor.ratio)
     up0 = up - up.mean(axis=(1, 2), keepdims=True)
     ms0 = ms - ms.mean(axis=(1, 2), keepdims=True)
     pan0 = pan - pan.mean()
-    pan_lr0 = WaldProtocol(sensor).degrade_pan(pan0)
-    design = np.concatenate([ms0.reshape(B, -1), np.ones((1, ms0[0].size))]).T
-    alpha, *_ = np.linalg.lstsq(design, pan_lr0.ravel(), rcond=None)
-    intensity = np.einsum("b,bhw->hw", alpha[:B], up0) + alpha[B]
+    response = SpectralResponse.fit(ms0, WaldProtocol(sensor).degrade_pan(pan0))  # the PAN branch at MS scale
+    intensity = response(up0)
     return _inject(up, intensity - intensity.mean(), pan0).astype(np.float32)
 
 
@@ -124,6 +123,6 @@ def brovey(ms, pan, sensor: Sensor | str) -> np.ndarray:
     """
     ms, pan, sensor = prepare(ms, pan, sensor)
     up = interp23tap(ms, sensor.ratio)
-    intensity = up.mean(axis=0)
+    intensity = SpectralResponse.band_average(ms.shape[0])(up)
     ratio = _match_moments(pan, intensity) / (intensity + _EPS)
     return (up * ratio[None]).astype(np.float32)

@@ -2,7 +2,7 @@
 
 Both follow Vivone's MATLAB toolbox (``interp23tap.m``, ``MTF_GLP_HPM_R.m``; Vivone et al.,
 "A new benchmark based on recent advances in multispectral pansharpening", IEEE GRSM 9(1), 2021)
-and use :mod:`clippan_kit.wald` for every filter and interpolator.
+and use :mod:`clippan_kit.physics` for every filter and interpolator.
 
 Every function: ``(ms (B, h, w), pan (H, W), sensor) -> (B, H, W) float32``, same units as the
 inputs, computed in float64.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..sensors import Sensor
-from ..wald import decimate, interp23tap, mtf_filter
+from ..physics import decimate, interp23tap, mtf_filter
 from ._inputs import prepare
 
 __all__ = ["exp", "mtf_glp_hpm_r", "pan_lowpass_per_band"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from ..sensors import Sensor
-from ..wald import mtf_filter, reproject_ms
+from ..physics import mtf_filter, reproject_ms
 
 __all__ = ["q2n", "ergas", "qnr_parts", "local_correlation", "lowpass_pan", "coregistration_shifts", "reproject"]
 
@@ -59,8 +59,8 @@ def lowpass_pan(pan: torch.Tensor, sensor: Sensor) -> torch.Tensor:
 def coregistration_shifts(ms_lr: torch.Tensor, pan: torch.Tensor, sensor: Sensor, method: str = "peer",
                           ms_up: torch.Tensor | None = None) -> torch.Tensor:
     """(N, B, 2) per-band shifts (r, c) in half-PAN-pixel units of each image of a batch
-    (:func:`clippan_kit.metrics.coregistration.coregister`, the R-metrics' co-registration)."""
-    from ..metrics.coregistration import coregister
+    (:func:`clippan_kit.physics.coregistration.coregister`, the R-metrics' co-registration)."""
+    from ..physics import coregister
 
     out = [torch.as_tensor(coregister(ms_lr[n].double().cpu(), pan[n, 0].double().cpu(), sensor, method=method,
                                       ms_exp=None if ms_up is None else ms_up[n].double().cpu()))
@@ -69,7 +69,7 @@ def coregistration_shifts(ms_lr: torch.Tensor, pan: torch.Tensor, sensor: Sensor
 
 
 def reproject(out: torch.Tensor, sensor: Sensor, shifts: torch.Tensor | None = None) -> torch.Tensor:
-    """Scarpa's reprojection (differentiable), the R-metrics' operator :func:`clippan_kit.wald.reproject_ms`.
+    """Scarpa's reprojection (differentiable), the R-metrics' operator :func:`clippan_kit.physics.reproject_ms`.
 
     (N, B, H, W) -> (N, B, H/r, W/r); ``shifts`` (N or 1, B, 2) from :func:`coregistration_shifts`
     (None: no shift, the toolbox's decimation phase r//2 for every band).

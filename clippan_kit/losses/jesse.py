@@ -3,9 +3,9 @@ jointly enhanced spectral and spatial fidelity", IEEE TGRS 61, 2023, Sec. II-B, 
 
     L = α · R-ERGAS + β · D_λ^(K),align + γ · L_ρ
 
-* Reprojection: the output goes through the R-metrics' operator (:func:`clippan_kit.wald.reproject_ms`:
+* Reprojection: the output goes through the R-metrics' operator (:func:`clippan_kit.physics.reproject_ms`:
   MTF filter, per-band shift in half-PAN-pixel steps compensating the MS-to-PAN misalignment estimated
-  once per scene by the released code's co-registration (:mod:`clippan_kit.metrics.coregistration`,
+  once per scene by the released code's co-registration (:mod:`clippan_kit.physics.coregistration`,
   loss-time alignment), decimation), then is compared with the original MS: R-ERGAS and
   D_λ^(K) = 1 - Q2n(reprojected, MS).
   Our Q2n is the differentiable float core (no integer rounding): the released λ-PNN code rounds inside
@@ -51,7 +51,7 @@ def jesse_extras(batch: Batch, sensor: Sensor | str, shifts: bool = True,
     Args:
         batch: ``ms_lr`` (N, B, h, w), ``ms_up`` (N, B, H, W), ``pan`` (N, 1, H, W), normalised.
         shifts: also estimate the co-registration shifts (else only the threshold).
-        coregistration: ``"peer"`` or ``"phase"`` (:func:`clippan_kit.metrics.coregistration.coregister`).
+        coregistration: ``"peer"`` or ``"phase"`` (:func:`clippan_kit.physics.coregistration.coregister`).
 
     Returns:
         ``{"shifts": (N, B, 2) co-registration shift (r, c) of each band in half-PAN-pixel units,

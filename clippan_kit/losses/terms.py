@@ -9,7 +9,7 @@ Every term is an ``nn.Module`` called as ``term(out, batch) -> scalar tensor`` w
   training) and per-term extras (see :mod:`clippan_kit.losses.jesse`).
 
 Every metric-based term calls the differentiable torch core of :mod:`clippan_kit.metrics` (one
-implementation per formula); the degradation is :class:`clippan_kit.wald.WaldProtocol`.
+implementation per formula); the degradation is :class:`clippan_kit.physics.WaldProtocol`.
 
 Deviations from the released CLIPPan code, and why:
 
@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..sensors import Sensor, get_sensor
-from ..wald import WaldProtocol
+from ..physics import SpectralResponse, WaldProtocol
 
 __all__ = [
     "LossTerm", "SpectralLoss", "SpatialLoss", "QNRLoss", "ShipLoss", "DirectionLoss", "SupervisedLoss",
@@ -89,6 +89,10 @@ class SpectralLoss(LossTerm):
 class SpatialLoss(LossTerm):
     """L_spat (Eq. 10): ``MSE(φ(out), PAN) + 1 - SSIM(φ(out), PAN)`` with φ a learned 1x1 convolution
     from the B bands to one (trained jointly with the backbone; starts as the band average).
+
+    φ is the PAN branch of the degradation, learned: :meth:`spectral_response` reads it out as a
+    :class:`~clippan_kit.physics.SpectralResponse` (in normalised units). It stays a convolution here so
+    that checkpoints keep their ``phi.weight`` / ``phi.bias`` entries.
     """
 
     needs = ("pan",)
@@ -99,6 +103,10 @@ class SpatialLoss(LossTerm):
         nn.init.constant_(self.phi.weight, 1.0 / n_bands)
         nn.init.zeros_(self.phi.bias)
         self.data_range = float(data_range)
+
+    def spectral_response(self) -> SpectralResponse:
+        """The current φ as a spectral response (weights (B,), bias), detached."""
+        return SpectralResponse(self.phi.weight.detach().double().cpu().numpy().ravel(), float(self.phi.bias.detach()))
 
     def forward(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
         pan = batch["pan"]

@@ -14,13 +14,12 @@ from __future__ import annotations
 import warnings
 
 from ..scene import Scene
-from ..wald import interp23tap, mtf_filter
+from ..physics import coregister, interp23tap, mtf_filter
 from ._common import as_batch, cut_border, dn_bits
 from .q2n import q2n, q2n_torch
 from .qnr import d_lambda, d_lambda_k, d_lambda_k_torch, d_lambda_torch, d_s, d_s_torch, hqnr, qnr
 from .reduced import (ergas, ergas_torch, mpsnr, psnr, psnr_torch, q_index, q_index_torch, sam, sam_torch, scc,
                       scc_torch, ssim, ssim_torch)
-from .coregistration import coregister
 from .reprojected import coregistration_shifts, scene_shifts, d_rho, d_rho_torch, local_correlation_torch, reproject, reprojected_metrics
 from .suite import evaluate_fused, evaluate_reduced, validation_metrics, wald_reduced
 

@@ -9,8 +9,9 @@ import warnings
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-__all__ = ["as_batch", "as_pan_batch", "box_sum", "blocks", "quantize", "to_dn", "dn_bits", "symmetric_pad",
+__all__ = ["as_batch", "as_pan_batch", "box_sum", "window_sum", "blocks", "quantize", "to_dn", "dn_bits", "symmetric_pad",
            "cut_border"]
 
 
@@ -44,6 +45,11 @@ def box_sum(x: torch.Tensor, size: int) -> torch.Tensor:
     Returns (..., H - size + 1, W - size + 1); entry [i, j] sums x[i:i+size, j:j+size].
     """
     return _box_sum_1d(_box_sum_1d(x, size, -1), size, -2)
+
+
+def window_sum(t: torch.Tensor, w: int) -> torch.Tensor:
+    """Sums over the 2w x 2w window of rows i-w+1 .. i+w (zero outside), same size as t (local correlation)."""
+    return box_sum(F.pad(t, (w, w, w, w)), 2 * w)[..., 1:, 1:]
 
 
 def _box_sum_1d(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:

@@ -25,9 +25,8 @@ from __future__ import annotations
 import torch
 
 from ..scene import Scene
-from ..wald import interp23tap, mtf_filter
+from ..physics import imresize_down, interp23tap, mtf_filter
 from ._common import as_batch, as_pan_batch, blocks, dn_bits
-from ._resize import imresize_down
 from .q2n import q2n, q2n_torch
 from .reduced import uiqi_from_sums, uiqi_map_torch
 

@@ -14,7 +14,7 @@ IEEE TGRS 61, 2023 (λ-PNN). Conventions of the authors' NumPy tools:
   pixel steps, :func:`clippan_kit.wald.shift_decimate`) and decimated, then compared with the LR MS:
   Q2n ("fr" convention), Q (sliding 32² windows), SAM, ERGAS. ``dim_cut`` pixels may be dropped on
   each side of the MS-scale images (0 by default, 21 in some papers).
-* Co-registration (:mod:`clippan_kit.metrics.coregistration`): ``"peer"`` (default) is the released
+* Co-registration (:mod:`clippan_kit.physics.coregistration`): ``"peer"`` (default) is the released
   λ-PNN code's search (MTF-filtered PAN vs each EXP band, 81 half-pixel shifts); ``"phase"`` the integer
   decimation phases of the authors' earlier NumPy tool.
 * Local correlation (``local_cross_correlation``): windows of side 2w over zero-padded images, local
@@ -31,9 +31,8 @@ import numpy as np
 import torch
 
 from ..scene import Scene
-from ..wald import reproject_ms, shift_decimate
-from ._common import as_batch, as_pan_batch, cut_border, dn_bits
-from .coregistration import coregister, coregistration_phases, window_sum
+from ..physics import coregister, coregistration_phases, reproject_ms, shift_decimate
+from ._common import as_batch, as_pan_batch, cut_border, dn_bits, window_sum
 from .q2n import q2n
 from .reduced import ergas_torch, q_index_torch, sam_torch
 
@@ -91,7 +90,7 @@ def d_rho(fused, scene: Scene) -> float:
 
 def coregistration_shifts(ms_lr, pan, gnyq_first: float, ratio: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer decimation phases (rows, cols) of the ``"phase"`` co-registration (kept for callers of the
-    first API); see :func:`clippan_kit.metrics.coregistration.coregister` for the shifts both methods give."""
+    first API); see :func:`clippan_kit.physics.coregistration.coregister` for the shifts both methods give."""
     return coregistration_phases(ms_lr, pan, gnyq_first, ratio)
 
 

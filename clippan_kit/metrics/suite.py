@@ -39,7 +39,7 @@ def evaluate_fused(fused: np.ndarray, scene: Scene) -> dict[str, float]:
 
 def wald_reduced(scene: Scene) -> Scene:
     """The Wald-reduced scene whose ``reference`` is the original MS (cropped to whole ratio² blocks)."""
-    from ..wald import reduce_scene
+    from ..physics import reduce_scene
 
     return reduce_scene(scene, crop=True)
 

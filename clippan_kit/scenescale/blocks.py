@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..wald import KERNEL_SIZE, interp23tap, mtf_filter
+from ..physics import KERNEL_SIZE, interp23tap, mtf_filter
 from .lazy import LazyPair
 
 __all__ = ["Window", "block_grid", "wrap", "clamp", "FillValues", "BlockReader", "INTERP_HALO_MS", "MTF_HALO"]

@@ -28,12 +28,11 @@ import numpy as np
 import torch
 
 from ..metrics._common import to_dn
-from ..metrics._resize import imresize_down
 from ..metrics.q2n import q2n_map_torch
 from ..metrics.qnr import _block_q, _pairwise_q
 from ..metrics.reprojected import local_correlation_torch
 from ..sensors import Sensor
-from ..wald import interp23tap, mtf_filter
+from ..physics import imresize_down, interp23tap, mtf_filter
 from .blocks import MTF_HALO, BlockReader, Window, clamp, wrap, _runs
 from .engine import executor
 from .fuse import DEFAULT_BLOCK, ordered, prepare_reader

@@ -48,7 +48,7 @@ def direction_loss_images(sup: CLIPSupervisor, fused: torch.Tensor, ms: torch.Te
     f_ms, f_pan, text = _constants(sup, ms, pan)
     loss = direction_loss(sup.image_features(fused, "hrms"), f_ms, f_pan, text, reduction="none")
     if variant == "spectral":
-        from ..wald import WaldProtocol
+        from ..physics import WaldProtocol
 
         low = WaldProtocol(sup.sensor).degrade_ms(fused)
         loss = loss + 1.0 - F.cosine_similarity(sup.image_features(low, "ms"), f_ms, dim=-1)

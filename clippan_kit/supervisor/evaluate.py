@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..wald import interp23tap
+from ..physics import interp23tap
 from .data import Tiles
 from .direction import direction_loss_images  # noqa: F401 - re-exported (notebooks import it from here)
 from .losses import direction_loss

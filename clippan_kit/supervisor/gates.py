@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..wald import interp23tap
+from ..physics import interp23tap
 from .data import Tiles
 from .direction import direction_loss_images
 from .model import CLIPSupervisor

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..scene import Scene, SceneError
-from ..wald import WaldProtocol, interp23tap
+from ..physics import WaldProtocol, interp23tap
 
 __all__ = ["SceneTiles", "prepare_inputs"]
 

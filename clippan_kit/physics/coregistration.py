@@ -1,7 +1,7 @@
 """Co-registration of the MS bands with the PAN: per-band shifts for the reprojected indices and JESSE.
 
 Two estimators, both returning integer shifts (r, c) per band in half-PAN-pixel units, the convention of
-:func:`clippan_kit.wald.shift_decimate` (a band is sampled at ``ratio//2 - r/2`` after filtering):
+:func:`clippan_kit.physics.reprojection.shift_decimate` (a band is sampled at ``ratio//2 - r/2`` after filtering):
 
 * ``"peer"`` (default): the λ-PNN authors' ``Coregistration`` (Ciotola, Poggi, Scarpa, IEEE TGRS 2023,
   released code): the PAN is low-passed with its own MTF filter (``mtf_kernel(..., "lambda-pnn-pan")``),
@@ -18,6 +18,11 @@ Two estimators, both returning integer shifts (r, c) per band in half-PAN-pixel 
   filter is sampled at each of the ratio² phases and correlated (window ``2*floor(ratio/2)``, covariance
   clipped at 1e-20) with the LR MS; phase p is the even shift ``r = 2 (ratio//2 - p)``. Kept for the
   published values of that tool (R-Q2n 0.956255 of EXP on the WV2 scene).
+
+The candidates are scored with the local correlation of D_ρ and its window sums, which belong to the
+metrics (:mod:`clippan_kit.metrics.reprojected`, :func:`clippan_kit.metrics._common.window_sum`); they are
+imported when a search runs, since :mod:`clippan_kit.metrics` itself imports the physics operators.
+:class:`CoRegistration` wraps :func:`coregister` as an operator.
 """
 from __future__ import annotations
 
@@ -25,18 +30,40 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..wald import half_pixel_shift, interp23tap, mtf_filter, phases_to_shifts
-from ._common import as_batch, as_pan_batch, box_sum
+from ._dispatch import as_tensor
+from .base import Operator
+from .interpolation import half_pixel_shift, interp23tap
+from .mtf import mtf_filter
+from .reprojection import phases_to_shifts
 
-__all__ = ["coregister", "coregistration_phases", "COREGISTRATION_METHODS"]
+__all__ = ["coregister", "coregistration_phases", "CoRegistration", "COREGISTRATION_METHODS"]
 
 COREGISTRATION_METHODS = ("peer", "phase")
 _EPS = 1e-20
 
 
-def window_sum(t: torch.Tensor, w: int) -> torch.Tensor:
-    """Sums over the 2w x 2w window of rows i-w+1 .. i+w (zero outside), same size as t."""
-    return box_sum(F.pad(t, (w, w, w, w)), 2 * w)[..., 1:, 1:]
+def _bands(x, name: str) -> torch.Tensor:
+    """(B, h, w), (1, B, h, w) or one band (h, w) -> (B, h, w) tensor (numpy in float64, torch floats kept)."""
+    t = as_tensor(x)[0]
+    if not t.is_floating_point():
+        t = t.double()
+    if t.ndim == 4 and t.shape[0] == 1:
+        t = t[0]
+    elif t.ndim == 2:
+        t = t[None]
+    if t.ndim != 3:
+        raise ValueError(f"{name} must be (B, h, w), got shape {tuple(t.shape)}")
+    return t
+
+
+def _pan(x) -> torch.Tensor:
+    """(H, W), (1, H, W) or (1, 1, H, W) -> (H, W) float64 tensor."""
+    t = as_tensor(x)[0].double()
+    while t.ndim > 2 and t.shape[0] == 1:
+        t = t[0]
+    if t.ndim != 2:
+        raise ValueError(f"PAN must be (H, W), got shape {tuple(t.shape)}")
+    return t
 
 
 def coregistration_phases(ms_lr, pan, gnyq_first: float, ratio: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,10 +71,10 @@ def coregistration_phases(ms_lr, pan, gnyq_first: float, ratio: int) -> tuple[np
 
     ms_lr (B, h, w) or (1, B, h, w); pan (H, W). Returns two int arrays of length B.
     """
-    from .reprojected import local_correlation_torch
+    from ..metrics.reprojected import local_correlation_torch
 
-    m = as_batch(ms_lr, "MS")[0]
-    p = mtf_filter(as_pan_batch(pan).to(m.dtype), [gnyq_first], ratio, convention="lambda-pnn")[0, 0]
+    m = _bands(ms_lr, "MS")
+    p = mtf_filter(_pan(pan)[None, None].to(m.dtype), [gnyq_first], ratio, convention="lambda-pnn")[0, 0]
     phases = p.unfold(0, ratio, ratio).unfold(1, ratio, ratio)  # (h, w, r, r): phase (i, j) at [..., i, j]
     phases = phases.permute(2, 3, 0, 1).reshape(ratio * ratio, 1, *m.shape[-2:])
     rho = local_correlation_torch(m[None], phases, ratio // 2, clip_covariance=True).mean((-1, -2))  # (r*r, B)
@@ -67,6 +94,8 @@ def _half_variants(pan_lp: torch.Tensor, pad: int, dtype=torch.float64) -> dict:
 def _peer_scores_exact(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int, w: int, crop: int) -> torch.Tensor:
     """The released code's score of every candidate (m, q): mean over all pixels of the local correlation
     map between each EXP band and the filtered PAN shifted by (m/2, q/2). (2s+1, 2s+1, B) float64."""
+    from ..metrics._common import box_sum, window_sum
+
     H, W = pan_lp.shape
     x = ms_exp[:, crop:H - crop, crop:W - crop].double()
     h, wd = x.shape[-2:]
@@ -99,6 +128,8 @@ def _peer_scores_sampled(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int
     stride² x shifts per block), so the 81 candidates cost four matmuls instead of 81 passes over the
     image. float32: the smallest score gap between candidates we met (1.6e-4) is far above its rounding.
     """
+    from ..metrics._common import box_sum, window_sum
+
     H, W = pan_lp.shape
     x = ms_exp[:, crop:H - crop, crop:W - crop].float()
     B, h, wd = x.shape
@@ -161,14 +192,14 @@ def coregister(ms_lr, pan, sensor, *, method: str = "peer", ms_exp=None, search:
             much in small images to leave them out), sampled above.
     """
     r = sensor.ratio
-    m = as_batch(ms_lr, "MS")[0].double()
-    P = as_pan_batch(pan)[0, 0].double()
+    m = _bands(ms_lr, "MS").double()
+    P = _pan(pan)
     if method == "phase":
         rows, cols = coregistration_phases(m, P, sensor.gnyq_ms[0], r)
         return phases_to_shifts(np.stack([rows, cols], -1), r)
     if method != "peer":
         raise ValueError(f"co-registration method must be one of {COREGISTRATION_METHODS}, got {method!r}")
-    exp = interp23tap(m, r) if ms_exp is None else as_batch(ms_exp)[0].double()
+    exp = interp23tap(m, r) if ms_exp is None else _bands(ms_exp, "EXP").double()
     pan_lp = mtf_filter(P, sensor.gnyq_pan, r, convention="lambda-pnn-pan")
     if exact is None:
         exact = P.numel() <= EXACT_SEARCH_PIXELS
@@ -176,3 +207,39 @@ def coregister(ms_lr, pan, sensor, *, method: str = "peer", ms_exp=None, search:
     n = scores.shape[0]
     best = scores.reshape(n * n, -1).argmax(0)  # first maximum in row-major order
     return np.stack([(best // n).numpy() - search, (best % n).numpy() - search], -1).astype(np.int64)
+
+
+class CoRegistration(Operator):
+    """Per-band MS-to-PAN shift estimation (:func:`coregister`) as an operator.
+
+    Shape contract: ``forward(ms_lr, pan)`` with ``ms_lr: (B, h, w)`` and ``pan: (H, W)`` (H = r h), numpy or
+    torch, any units -> ``(B, 2)`` int64 shifts (r, c) in half-PAN-pixel units, what :class:`Reprojection`
+    and :func:`reproject_ms` take. Not linear: the estimate is an arg-max, piecewise constant and invariant
+    to scaling either input by a positive factor. :meth:`reprojection` gives the (linear) reprojection
+    operator with the estimated shifts.
+    """
+
+    linear = False
+
+    def __init__(self, sensor, method: str = "peer", **options):
+        from ..sensors import get_sensor
+
+        if method not in COREGISTRATION_METHODS:
+            raise ValueError(f"co-registration method must be one of {COREGISTRATION_METHODS}, got {method!r}")
+        self.sensor = get_sensor(sensor)
+        self.ratio, self.method, self.options = self.sensor.ratio, method, options
+
+    def forward(self, ms_lr, pan) -> np.ndarray:
+        return coregister(ms_lr, pan, self.sensor, method=self.method, **self.options)
+
+    def output_shape(self, shape):
+        return (shape[-3], 2)
+
+    def reprojection(self, ms_lr, pan):
+        """The :class:`~clippan_kit.physics.Reprojection` of this sensor with the shifts of (ms_lr, pan)."""
+        from .reprojection import Reprojection
+
+        return Reprojection.for_sensor(self.sensor, self.forward(ms_lr, pan))
+
+    def __repr__(self) -> str:
+        return f"CoRegistration({self.sensor.name}, method={self.method!r})"

@@ -1,0 +1,226 @@
+"""One generic test over every physics operator (as deepinv tests its physics): output shapes, linearity
+where it holds (and what holds instead where it does not), numpy = torch, gradients; then known values."""
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.ndimage import correlate
+
+from clippan_kit import get_sensor
+from clippan_kit.physics import (MTF, Chain, CoRegistration, Decimation, ImresizeDown,
+                                 Interp23Tap, Operator, Reprojection, SpectralResponse, WaldProtocol, decimate,
+                                 interp23tap, mtf_filter, mtf_kernel, pan_weights, phases_to_shifts)
+from clippan_kit import wald
+
+WV2 = get_sensor("wv2")
+SHIFTS = np.array([[1, -1], [0, 2], [3, 0], [0, 0], [-2, 1], [1, 1], [0, -3], [2, 2]])  # half-PAN-pixel units
+
+
+def _smooth(shape, seed=0):
+    """Band-limited random images (PAN-grid texture), positive, float64."""
+    rng = np.random.default_rng(seed)
+    return 100.0 + 20.0 * mtf_filter(rng.normal(size=shape), 0.3, 2)
+
+
+@dataclass
+class Case:
+    op: Operator
+    inputs: Callable[[int], tuple]  # seed -> the numpy inputs of forward
+    out_shape: tuple
+    differentiable: bool = True
+
+
+def _ms_pan_pair(seed, size=64):
+    """(HRMS truth (8, size, size), LR MS displaced by SHIFTS, PAN = band mean): bands share one texture."""
+    field = _smooth((size, size), seed)
+    truth = np.stack([field * (1 + 0.1 * b) + b for b in range(8)])
+    ms = wald.reproject_ms(torch.from_numpy(truth)[None], WV2.gnyq_ms, 4, SHIFTS)[0].numpy()
+    return truth, ms, truth.mean(0)
+
+
+CASES = {
+    "mtf-toolbox": Case(MTF(WV2.gnyq_ms, 4), lambda s: (_smooth((2, 8, 24, 20), s),), (2, 8, 24, 20)),
+    "mtf-lambda-pnn": Case(MTF(0.29, 4, convention="lambda-pnn"), lambda s: (_smooth((3, 17, 16), s),), (3, 17, 16)),
+    "decimation": Case(Decimation(4), lambda s: (_smooth((2, 3, 32, 24), s),), (2, 3, 8, 6)),
+    "wald-ms-branch": Case(WaldProtocol(WV2), lambda s: (_smooth((2, 8, 32, 32), s),), (2, 8, 8, 8)),
+    "wald-pan-branch": Case(WaldProtocol(WV2).pan_branch, lambda s: (_smooth((2, 8, 16, 16), s),), (2, 16, 16)),
+    "spectral-affine": Case(SpectralResponse([0.1, 0.5, 0.4], bias=7.0), lambda s: (_smooth((3, 12, 8), s),), (12, 8)),
+    "spectral-average": Case(SpectralResponse.band_average(4), lambda s: (_smooth((4, 8, 8), s),), (8, 8)),
+    "interp23tap": Case(Interp23Tap(4), lambda s: (_smooth((2, 3, 8, 6), s),), (2, 3, 32, 24)),
+    "reprojection-shifted": Case(Reprojection.for_sensor(WV2, SHIFTS), lambda s: (_smooth((2, 8, 32, 32), s),),
+                                 (2, 8, 8, 8)),
+    "reprojection-toolbox-phase": Case(Reprojection.for_sensor(WV2), lambda s: (_smooth((8, 32, 16), s),), (8, 8, 4)),
+    "imresize": Case(ImresizeDown(4), lambda s: (_smooth((2, 32, 24), s),), (2, 8, 6)),
+    "coregistration": Case(CoRegistration(WV2), lambda s: _ms_pan_pair(s)[1:], (8, 2), differentiable=False),
+}
+LINEAR = [k for k, c in CASES.items() if c.op.linear]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_output_shape_and_dtype(name):
+    case = CASES[name]
+    x = case.inputs(0)
+    y = case.op(*x)
+    assert y.shape == case.out_shape == case.op.output_shape(x[0].shape)
+    assert isinstance(y, np.ndarray) and y.dtype == (np.int64 if name == "coregistration" else np.float64)
+    if case.differentiable:  # float32 in, float32 out, on either side
+        assert case.op(x[0].astype(np.float32)).dtype == np.float32
+        assert case.op(torch.from_numpy(x[0]).float()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", LINEAR)
+def test_linear_operators_are_linear(name):
+    op, inputs = CASES[name].op, CASES[name].inputs
+    (x,), (y,) = inputs(1), inputs(2)
+    a, b = 2.5, -0.75
+    lhs, rhs = op(a * x + b * y), a * op(x) + b * op(y)
+    assert np.abs(lhs - rhs).max() <= 1e-10 * np.abs(rhs).max()
+
+
+def test_which_operators_are_not_linear_and_what_holds_instead():
+    assert set(CASES) - set(LINEAR) == {"spectral-affine", "coregistration"}
+    # The spectral response with an offset is affine: A(x + y) = A(x) + A(y) - c.
+    op, inputs = CASES["spectral-affine"].op, CASES["spectral-affine"].inputs
+    (x,), (y,) = inputs(1), inputs(2)
+    assert np.allclose(op(x + y), op(x) + op(y) - 7.0, rtol=0, atol=1e-10)
+    # The shift estimate is an arg-max: piecewise constant, invariant to a positive scale of either input
+    # (the correlations it compares are), and not additive.
+    co = CASES["coregistration"].op
+    _, ms, pan = _ms_pan_pair(3)
+    shifts = co(ms, pan)
+    assert np.array_equal(co(3.0 * ms, pan), shifts) and np.array_equal(co(ms, 0.5 * pan), shifts)
+    assert not np.array_equal(co(2 * ms, 2 * pan), 2 * shifts)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_numpy_and_torch_give_the_same_numbers(name):
+    case = CASES[name]
+    x = case.inputs(4)
+    y = case.op(*x)
+    t = [torch.tensor(v, requires_grad=case.differentiable) for v in x]
+    yt = case.op(*t)
+    if not case.differentiable:
+        assert np.array_equal(np.asarray(yt), y)
+        return
+    assert isinstance(yt, torch.Tensor) and yt.dtype == torch.float64
+    assert np.abs(yt.detach().numpy() - y).max() <= 1e-12 * np.abs(y).max()
+    yt.square().sum().backward()  # torch keeps the graph: gradients reach the input
+    assert torch.isfinite(t[0].grad).all() and t[0].grad.abs().sum() > 0
+
+
+def test_wald_module_names_are_the_physics_objects():
+    from clippan_kit import physics
+
+    for name in wald.__all__:
+        assert getattr(wald, name) is getattr(physics, name)
+
+
+# --------------------------------------------------------------------------- known values
+@pytest.mark.parametrize("convention", ["toolbox", "lambda-pnn"])
+def test_mtf_keeps_a_constant_image_constant(convention):
+    op = MTF(WV2.gnyq_ms, 4, convention=convention)
+    out = op(np.full((8, 20, 24), 300.0))
+    dc = mtf_kernel(list(WV2.gnyq_ms), 4, convention=convention).sum((1, 2))  # the kernels' DC gains
+    assert np.allclose(out, 300.0 * dc[:, None, None], rtol=0, atol=1e-9)
+    if convention == "lambda-pnn":
+        assert np.allclose(out, 300.0, rtol=0, atol=1e-9)  # unit-sum kernels
+    else:
+        assert (0.99 < dc).all() and (dc <= 1).all()  # the toolbox does not renormalise
+
+
+def test_mtf_equals_scipy_replicate_correlation():
+    x = _smooth((3, 37, 50))
+    gains = [0.35, 0.3, 0.27]
+    ref = np.stack([correlate(x[b], mtf_kernel(g, 4), mode="nearest") for b, g in enumerate(gains)])
+    assert np.abs(MTF(gains, 4)(x) - ref).max() < 1e-9
+
+
+def test_decimation_of_a_ratio_periodic_pattern_is_its_phase_value():
+    rows, cols = np.mgrid[0:32, 0:24]
+    pattern = 10.0 * (rows % 4) + (cols % 4)  # period 4 in both axes
+    out = Decimation(4)(np.stack([pattern, 2 * pattern]))
+    assert out.shape == (2, 8, 6)
+    assert (out[0] == 22.0).all() and (out[1] == 44.0).all()  # phase (2, 2): 10*2 + 2
+
+
+def test_wald_ms_branch_is_mtf_then_decimation_and_keeps_constants():
+    op = WaldProtocol(WV2)
+    x = _smooth((8, 32, 32))
+    expected = np.stack([correlate(x[b], mtf_kernel(g, 4), mode="nearest")[2::4, 2::4]
+                         for b, g in enumerate(WV2.gnyq_ms)])
+    assert np.abs(op(x) - expected).max() < 1e-9
+    dc = mtf_kernel(list(WV2.gnyq_ms), 4).sum((1, 2))
+    assert np.allclose(op(np.full((8, 16, 16), 5.0)), 5.0 * dc[:, None, None], atol=1e-12)
+
+
+def test_pan_branch_of_an_ms_with_known_weights():
+    # WorldView-2's PAN range 450-800 nm covers blue, green, yellow, red and red edge.
+    branch = WaldProtocol(WV2).pan_branch
+    assert np.allclose(branch.weights, [0, 0.2, 0.2, 0.2, 0.2, 0.2, 0, 0])
+    assert np.array_equal(branch.weights, pan_weights(WV2))
+    bands = np.broadcast_to(np.arange(8.0)[:, None, None], (8, 4, 4))  # band b is the constant b
+    assert np.allclose(branch(bands), 0.2 * (1 + 2 + 3 + 4 + 5))
+    # Fitting the response to a PAN made with known weights and offset gives them back (GSA's regression).
+    ms = _smooth((4, 16, 16), 5) + np.random.default_rng(5).normal(size=(4, 16, 16))
+    w, c = np.array([0.1, 0.3, 0.4, 0.2]), -12.5
+    fitted = SpectralResponse.fit(ms, np.tensordot(w, ms, axes=1) + c)
+    assert np.allclose(fitted.weights, w, atol=1e-9) and fitted.bias == pytest.approx(c, abs=1e-7)
+    assert SpectralResponse.band_average(4)(ms) == pytest.approx(ms.mean(0))
+
+
+def test_learned_phi_of_the_spatial_loss_reads_out_as_a_spectral_response():
+    from clippan_kit.losses.terms import SpatialLoss
+
+    loss = SpatialLoss(4)
+    with torch.no_grad():
+        loss.phi.weight.copy_(torch.tensor([0.1, 0.2, 0.3, 0.4]).view(1, 4, 1, 1))
+        loss.phi.bias.fill_(0.05)
+    resp = loss.spectral_response()
+    x = torch.rand(2, 4, 8, 8)
+    assert torch.allclose(resp(x), loss.phi(x)[:, 0], atol=1e-6)
+
+
+def test_interp23tap_gives_back_its_samples_and_constants():
+    x = _smooth((2, 8, 6))
+    up = Interp23Tap(4)(x)
+    assert np.array_equal(decimate(up, 4), x)
+    assert np.allclose(Interp23Tap(2)(np.full((1, 5, 6), 7.0)), 7.0)
+
+
+def test_reprojection_with_even_shifts_is_the_integer_phase_decimation():
+    x = _smooth((8, 32, 32))
+    phases = np.array([[0, 3], [2, 2], [1, 0], [3, 3], [2, 1], [0, 0], [1, 2], [3, 1]])
+    out = Reprojection.for_sensor(WV2, phases_to_shifts(phases, 4))(x)
+    low = mtf_filter(x, WV2.gnyq_ms, 4, convention="lambda-pnn")
+    for b, (r, c) in enumerate(phases):
+        assert np.array_equal(out[b], low[b, r::4, c::4])
+    assert np.array_equal(Reprojection.for_sensor(WV2)(x), decimate(low, 4))  # no shifts: the toolbox phase
+
+
+def test_imresize_equals_pillow_bicubic_inside_the_border():
+    """Pillow's antialiased bicubic (a = -0.5, support stretched by the ratio) is an independent
+    implementation of the same kernel; the borders differ (MATLAB mirrors, Pillow renormalises)."""
+    x = _smooth((64, 48)) * 10
+    ref = np.asarray(Image.fromarray(x.astype(np.float32), mode="F").resize((12, 16), Image.BICUBIC), dtype=np.float64)
+    out = ImresizeDown(4)(x)
+    assert np.abs(out - ref)[2:-2, 2:-2].max() < 1e-5 * np.abs(ref).max()
+    assert np.allclose(ImresizeDown(4)(np.full((16, 16), 7.0)), 7.0)
+
+
+def test_coregistration_finds_known_shifts_and_its_reprojection_gives_the_ms_back():
+    truth, ms, pan = _ms_pan_pair(6)
+    co = CoRegistration(WV2)
+    assert co(ms, pan).tolist() == SHIFTS.tolist()
+    assert np.abs(co.reprojection(ms, pan)(truth) - ms).max() == 0.0
+    with pytest.raises(ValueError, match="peer"):
+        CoRegistration(WV2, method="nearest")
+
+
+def test_chain_applies_in_order_and_composes_shapes():
+    chain = Chain(Interp23Tap(4), ImresizeDown(4))
+    x = _smooth((2, 8, 8))
+    assert chain.output_shape(x.shape) == (2, 8, 8) and chain.linear
+    assert np.array_equal(chain(x), ImresizeDown(4)(Interp23Tap(4)(x)))
