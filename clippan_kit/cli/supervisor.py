@@ -116,7 +116,7 @@ def run_train(args) -> int:
 def run_evaluate(args) -> int:
     import torch
 
-    from ..supervisor.checkpoint import load_supervisor
+    from ..checkpoints import load_supervisor
     from ..supervisor.data import Tiles, grid_tiles, resolve_pseudo_label_fn
     from ..supervisor.evaluate import supervisor_metrics
     from ..supervisor.train import hrms_targets
