@@ -5,7 +5,8 @@ the :class:`Job` a stage supplies (model, batches, loss of a batch, checkpoint c
 ``distributed.py``: multi-process runs under ``torchrun`` (DDP, per-rank batch shares, rank-0 files).
 The checkpoint format itself is :mod:`clippan_kit.checkpoints`.
 """
-from .distributed import Dist, setup_distributed, world_from_env
+from .distributed import Dist, is_main_process, setup_distributed, world_from_env
 from .loop import CsvLog, Engine, Job, TrainResult, amp_dtype
 
-__all__ = ["Engine", "Job", "TrainResult", "CsvLog", "amp_dtype", "Dist", "setup_distributed", "world_from_env"]
+__all__ = ["Engine", "Job", "TrainResult", "CsvLog", "amp_dtype", "Dist", "setup_distributed", "world_from_env",
+           "is_main_process"]

@@ -14,7 +14,9 @@ How N processes reproduce one process with the same global batch B (B a multiple
 * a loss that compares tiles with each other (Stage I's contrastive terms) sees the features of the
   whole global batch through :meth:`Dist.gather`, a differentiable all-gather (as open_clip's
   ``gather_with_grad``), so each rank computes the global loss;
-* logged loss values are averaged over ranks; only rank 0 writes checkpoints, logs and progress bars.
+* logged loss values are averaged over ranks; only rank 0 writes checkpoints, logs and progress bars;
+* DDP runs with ``static_graph=True``: every job uses the same parameters at every step, and a parameter
+  that a loss configuration never touches needs no ``find_unused_parameters`` traversal.
 
 BatchNorm: no backbone or supervisor part of clippan-kit has one (LayerNorm, InstanceNorm: per-tile
 statistics, exact under any split). A user model with BatchNorm gets SyncBatchNorm on CUDA (statistics
@@ -23,6 +25,7 @@ with its own share's statistics and a warning says so.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from dataclasses import dataclass
@@ -31,7 +34,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-__all__ = ["Dist", "setup_distributed", "world_from_env"]
+__all__ = ["Dist", "setup_distributed", "world_from_env", "is_main_process"]
 
 log = logging.getLogger("clippan_kit.engine")
 
@@ -39,6 +42,11 @@ log = logging.getLogger("clippan_kit.engine")
 def world_from_env() -> tuple[int, int]:
     """(rank, world size) from torchrun's environment variables; (0, 1) outside torchrun."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def is_main_process() -> bool:
+    """True outside torchrun and on rank 0: the process that prints, logs and writes files."""
+    return world_from_env()[0] == 0
 
 
 class _Gather(torch.autograd.Function):
@@ -66,7 +74,6 @@ class Dist:
     rank: int = 0
     world: int = 1
     device: torch.device = torch.device("cpu")
-    owned: bool = False  # this object initialised the process group (and closes it)
 
     @property
     def active(self) -> bool:
@@ -107,17 +114,17 @@ class Dist:
             log.warning("BatchNorm on CPU: each of the %d processes normalises with its own share's statistics "
                         "(SyncBatchNorm needs CUDA); the run differs from one process", self.world)
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids, static_graph=True)
 
     def barrier(self) -> None:
         if self.active:
             dist.barrier()
 
     def close(self) -> None:
-        if self.owned and dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
-            self.owned = False
+        """End of a run: wait until every rank is done (rank 0's files are then complete). The process group
+        stays for the process's lifetime (destroyed at exit): re-creating it under torchrun's store reuses the
+        first group's rendezvous keys and can hang."""
+        self.barrier()
 
 
 def setup_distributed(device: torch.device, enabled: bool = True) -> Dist:
@@ -125,9 +132,13 @@ def setup_distributed(device: torch.device, enabled: bool = True) -> Dist:
     rank, world = world_from_env()
     if not enabled or world <= 1:
         return Dist(device=device)
-    owned = False
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://",
                                 rank=rank, world_size=world)
-        owned = True
-    return Dist(dist.get_rank(), dist.get_world_size(), device, owned)
+        atexit.register(_destroy)
+    return Dist(dist.get_rank(), dist.get_world_size(), device)
+
+
+def _destroy() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
