@@ -17,9 +17,16 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["reproducible", "DEFAULT_THREADS"]
+__all__ = ["reproducible", "seed_everything", "DEFAULT_THREADS"]
 
 DEFAULT_THREADS = 2
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed torch (model initialisation, CPU and CUDA) and return a numpy generator for batch draws:
+    the seeding of every training run (:mod:`clippan_kit.engine`)."""
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
 
 
 def reproducible(seed: int = 0, threads: int | None = None) -> int:

@@ -145,7 +145,9 @@ def test_checkpoint_roundtrip_and_mismatch(base, tmp_path):
     back = load_supervisor(path, base=base)
     assert back.prompts.hrms_name == "khan" and back.checkpoint_step == 7
     assert all(torch.equal(v, back.trainable_state_dict()[k]) for k, v in sup.trainable_state_dict().items())
-    assert not any(k.startswith("base_model") for k in torch.load(path, weights_only=False)["trainable"])
+    raw = torch.load(path, weights_only=False)
+    assert raw["kind"] == "supervisor" and raw["step"] == 7
+    assert not any(k.startswith("base_model") for k in raw["weights"])
     other = copy.copy(base)
     other.model = copy.deepcopy(base.model)
     with torch.no_grad():

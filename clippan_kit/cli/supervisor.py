@@ -47,7 +47,10 @@ def register(sub) -> None:
     from ..supervisor.presets import STAGE1_PRESETS
     from ..supervisor.train import TrainConfig
 
-    t = sub.add_parser("train-supervisor", help="CLIPPan Stage I: adapt a frozen CLIP into a supervisor")
+    from .training import TORCHRUN
+
+    t = sub.add_parser("train-supervisor", help="CLIPPan Stage I: adapt a frozen CLIP into a supervisor",
+                       epilog=TORCHRUN % "train-supervisor")
     add_scene_options(t, several=True)
     add_training_options(t, STAGE1_PRESETS, out_help="supervisor checkpoint FILE.pt to write (loss log FILE.loss.csv beside it)",
                          preset_help="quick: 100 iterations of batch 8 (default); paper: 1000 iterations of batch 32")
@@ -95,10 +98,12 @@ def _config(args):
 
 
 def run_train(args) -> int:
+    from ..engine import is_main_process
     from ..supervisor.data import split_scene
     from ..supervisor.train import train_supervisor
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    main = is_main_process()  # under torchrun only rank 0 logs and reports
+    logging.basicConfig(level=logging.INFO if main else logging.WARNING, format="%(message)s")
     out = check_out(args.out, (".pt", ".pth", ".ckpt"))
     cfg = _config(args)
     scenes = load_scenes_from_args(args)
@@ -106,6 +111,8 @@ def run_train(args) -> int:
         scenes = [split_scene(s, args.holdout)[0] for s in scenes]
     res = train_supervisor(scenes, out, cfg, base=args.base, pseudo_label=args.pseudo_label,
                            resume=args.resume, device=args.device, progress=not args.quiet)
+    if not main:
+        return 0
     sc = res.supervisor.scale
     print(f"saved {res.checkpoint} ({len(res.history)} steps logged in {res.log_csv}, "
           f"{res.seconds_per_step:.2f} s/step); trained at {sc['tile']}-px tiles, tower input {sc['input_size']} px "
@@ -116,7 +123,7 @@ def run_train(args) -> int:
 def run_evaluate(args) -> int:
     import torch
 
-    from ..supervisor.checkpoint import load_supervisor
+    from ..checkpoints import load_supervisor
     from ..supervisor.data import Tiles, grid_tiles, resolve_pseudo_label_fn
     from ..supervisor.evaluate import supervisor_metrics
     from ..supervisor.train import hrms_targets

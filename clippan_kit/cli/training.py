@@ -11,6 +11,10 @@ from .options import add_scene_options, add_training_options, check_out, load_sc
 __all__ = ["register"]
 
 CHECKPOINT = (".pt", ".pth", ".ckpt")
+TORCHRUN = """Several processes (CPUs or GPUs, one machine or several): torchrun --nproc_per_node N -m clippan_kit %s ...
+runs DistributedDataParallel (gloo on CPU, nccl on CUDA, one GPU per process); --batch-size is the global
+batch (a multiple of N), each process trains on its share of the same tiles, and rank 0 writes the checkpoint
+and the logs, in the same format as one process (loss curve equal to a 1-process run with that batch)."""
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -38,6 +42,10 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _report(result, out: Path) -> None:
+    from ..engine import is_main_process
+
+    if not is_main_process():  # under torchrun only rank 0 reports
+        return
     last = result.validation[-1] if result.validation else {}
     summary = {k: round(v, 6) for k, v in last.items() if isinstance(v, float)}
     print(f"wrote {out} ({len(result.history)} iterations this run, {result.seconds:.1f} s); "
@@ -93,7 +101,8 @@ def register(sub) -> None:
     """Add ``train`` and ``train-teacher`` to the ``clippan`` sub-parsers."""
     from ..train.presets import MODES
 
-    p = sub.add_parser("train", help="train a backbone (supervised, unsup, clippan or jesse) on a scene")
+    p = sub.add_parser("train", help="train a backbone (supervised, unsup, clippan or jesse) on a scene",
+                       epilog=TORCHRUN % "train")
     _common(p)
     p.add_argument("--backbone", default="lambda_pnn", help="pnn, lambda_pnn, arbrpn, lformer, panmamba, ship (default lambda_pnn)")
     p.add_argument("--mode", default="unsup", choices=list(MODES),
@@ -104,7 +113,8 @@ def register(sub) -> None:
     p.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("train-teacher", help="train the L_ship teacher (SHIP) with supervision at reduced resolution")
+    p = sub.add_parser("train-teacher", help="train the L_ship teacher (SHIP) with supervision at reduced resolution",
+                       epilog=TORCHRUN % "train-teacher")
     _common(p)
     p.add_argument("--backbone", default="ship", help="teacher backbone (default ship)")
     p.set_defaults(func=cmd_train_teacher)

@@ -3,7 +3,9 @@
 Liu et al., "CLIPPan: Adapting CLIP as a supervisor for unsupervised pansharpening", AAAI 2026.
 """
 from .base import BaseLoadError, FrozenBase, load_base, offline_default_base, tiny_base
-from .checkpoint import CheckpointError, load_supervisor, read_checkpoint, save_checkpoint
+from ..checkpoints import CheckpointError, load_supervisor
+from ..checkpoints import read_supervisor as read_checkpoint
+from ..checkpoints import save_supervisor as save_checkpoint
 from .data import Tiles, TileSampler, grid_tiles, split_scene
 from .direction import DIRECTION_VARIANTS, RandomDirection, direction_loss_images
 from .losses import LossWeights, direction_loss, fusion_alignment, inter_mcl, intra_mcl, stage1_loss

@@ -98,11 +98,16 @@ class TileSampler:
                 return row, col
         raise SceneError(f"could not find a tile of {t} px with {self.min_valid:.0%} valid pixels in {s.name}")
 
-    def sample(self, n: int) -> Tiles:
-        """``n`` random tiles (independent draws, scenes weighted by area)."""
+    def sample(self, n: int, share: slice | None = None) -> Tiles:
+        """``n`` random tiles (independent draws, scenes weighted by area).
+
+        ``share``: cut only these of the ``n`` draws (this process's part of a global batch,
+        :meth:`clippan_kit.engine.Dist.share`); every position is still drawn, so each process's
+        generator stays in step with the others and the union of the shares is the 1-process batch.
+        """
+        draws = [(int(k), *self._draw_one(int(k))) for k in self.rng.choice(len(self.scenes), size=n, p=self._p)]
         ms, pan, ref = [], [], []
-        for k in self.rng.choice(len(self.scenes), size=n, p=self._p):
-            row, col = self._draw_one(int(k))
+        for k, row, col in draws[share or slice(None)]:
             r, t = self.scenes[k].ratio, self.tile_size
             a_ms, a_pan, a_ref = self._arrays[k]
             ms.append(a_ms[:, row // r:(row + t) // r, col // r:(col + t) // r])

@@ -1,27 +1,26 @@
-"""Stage I trainer: tiles from scenes -> L_s1 (Eq. 1) -> adapters, stems, IFA, TFA; with CSV log, resume, checkpoints.
+"""Stage I trainer: tiles from scenes -> L_s1 (Eq. 1) -> adapters, stems, IFA, TFA, on the one training engine.
 
-Output: a checkpoint ``S.pt`` (latest, atomic) with ``S.loss.csv`` beside it, or in a folder
-``supervisor.pt`` and ``loss.csv`` (:func:`output_paths`); the CSV has one row per step: step, loss, inter,
-intra, fusion, lr, seconds.
+Output: a checkpoint ``S.pt`` (kind ``supervisor``, latest, atomic) with ``S.loss.csv`` beside it, or in a
+folder ``supervisor.pt`` and ``loss.csv`` (:func:`output_paths`); the CSV has one row per step: step, loss,
+inter, intra, fusion, lr, seconds. Device, AMP, logs, checkpoints, resume and ``torchrun`` runs are the
+engine's (:mod:`clippan_kit.engine`); this module supplies the model, the tiles and the loss of a batch.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from ..checkpoints import check_supervisor, supervisor_metadata
 from ..devices import select_device
+from ..engine import Engine, Job, TrainResult
+from ..repro import seed_everything
 from ..scene import Scene
 from .base import FrozenBase, load_base
-from .checkpoint import check_compatible, read_checkpoint, save_checkpoint
 from .data import TileSampler, Tiles, resolve_pseudo_label_fn
 from .losses import LossWeights, stage1_loss
 from .model import CLIPSupervisor
@@ -29,10 +28,12 @@ from .prompts import make_prompts
 from .scale import training_scale
 
 __all__ = ["TrainConfig", "TrainResult", "train_supervisor", "build_supervisor", "pick_device", "hrms_targets",
-           "output_paths"]
+           "output_paths", "SupervisorJob"]
 
 log = logging.getLogger("clippan_kit.supervisor")
 CSV_FIELDS = ["step", "loss", "inter", "intra", "fusion", "lr", "seconds"]
+# Features with one row per tile: gathered over processes so the contrastive terms see the global batch.
+_PER_TILE = ("ms", "pan", "hrms", "fused")
 
 
 @dataclass
@@ -67,15 +68,6 @@ class TrainConfig:
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(self.w_inter, self.w_intra, self.w_fusion, self.tau_inter, self.tau_intra)
-
-
-@dataclass
-class TrainResult:
-    supervisor: CLIPSupervisor
-    checkpoint: Path
-    log_csv: Path
-    history: list[dict] = field(default_factory=list)
-    seconds_per_step: float = float("nan")
 
 
 def output_paths(out: str | Path) -> tuple[Path, Path]:
@@ -116,9 +108,64 @@ def hrms_targets(tiles: Tiles, pseudo_label_fn: Callable | None) -> torch.Tensor
     return out.float()
 
 
+class SupervisorJob(Job):
+    """Stage I on the engine: random tiles -> (MS, PAN, HRMS) features -> L_s1; checkpoints the trained parts."""
+
+    kind, step_key, desc = "supervisor", "step", "Stage I"
+
+    def __init__(self, sup: CLIPSupervisor, sampler: TileSampler, pseudo_fn: Callable | None, config: TrainConfig,
+                 scene_names: list[str]):
+        super().__init__()
+        self.sup, self.sampler, self.pseudo_fn, self.config = sup, sampler, pseudo_fn, config
+        self.loss_weights, self.scene_names = config.loss_weights(), scene_names
+
+    def trained(self) -> CLIPSupervisor:
+        return self.sup
+
+    def batch(self, engine: Engine) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        n = self.config.batch_size
+        tiles = self.sampler.sample(n, self.dist.share(n) if self.dist.active else None).to(self.device)
+        return tiles.ms, tiles.pan, hrms_targets(tiles, self.pseudo_fn).to(self.device)
+
+    def forward(self, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        ms, pan, hrms = batch
+        with self.autocast():
+            feats = self.sup(ms, pan, hrms)
+        feats = {k: v.float() for k, v in feats.items()}
+        if self.dist.active:
+            feats.update({k: self.dist.gather(feats[k]) for k in _PER_TILE})
+        return stage1_loss(feats, self.loss_weights)
+
+    def row(self, step: int, logs: dict[str, float], lr: float, seconds: float) -> dict[str, float]:
+        return {"step": step, **{k: round(v, 6) for k, v in logs.items()}, "lr": lr, "seconds": round(seconds, 4)}
+
+    def postfix(self, logs: dict[str, float]) -> dict[str, str]:
+        return {"loss": f"{logs['loss']:.3f}", "inter": f"{logs['inter']:.3f}", "intra": f"{logs['intra']:.3f}",
+                "fusion": f"{logs['fusion']:.4f}"}
+
+    def meta(self, engine: Engine) -> dict[str, Any]:
+        return {**supervisor_metadata(self.sup), "config": dataclasses.asdict(self.config), "scenes": self.scene_names}
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return self.sup.trainable_state_dict()
+
+    def load_weights(self, state: dict[str, torch.Tensor]) -> None:
+        self.sup.load_trainable_state_dict(state)
+
+    def check_resume(self, ckpt: dict[str, Any], path: Path) -> None:
+        check_supervisor(ckpt, self.sup.base, self.sampler.n_bands, str(path))
+        skip = ("steps", "save_every")
+        old = {k: v for k, v in ckpt["meta"].get("config", {}).items() if k not in skip}
+        new = {k: v for k, v in dataclasses.asdict(self.config).items() if k not in skip}
+        if old != new:
+            diff = {k: (old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)}
+            raise ValueError(f"cannot resume {path}: options differ from the checkpoint's {diff}")
+        log.info("resuming %s from step %d", path, ckpt["step"])
+
+
 def train_supervisor(scenes: Sequence[Scene], out_dir: str | Path, config: TrainConfig = TrainConfig(),
                      base: FrozenBase | str = "auto", pseudo_label: str | Callable = "bdsd", resume: bool = False,
-                     device: str | None = None, progress: bool = True) -> TrainResult:
+                     device: str | None = None, progress: bool | Callable[[float, str], None] = True) -> TrainResult:
     """Train Stage I of CLIPPan on random tiles of ``scenes``.
 
     Args:
@@ -131,94 +178,30 @@ def train_supervisor(scenes: Sequence[Scene], out_dir: str | Path, config: Train
             of reduced-resolution scenes) or a callable ``(ms (N,B,h,w), pan (N,1,H,W)) -> (N,B,H,W)``.
         resume: continue from ``out_dir/supervisor.pt`` (same base, bands and options required).
         device: ``"cpu"``, ``"cuda"`` ...; default CUDA when present (with AMP) else CPU.
+        progress: a tqdm bar (True/False) or ``callback(fraction, message)``.
+
+    Under ``torchrun --nproc_per_node N`` each process trains on its share of every batch of
+    ``config.batch_size`` tiles (a multiple of N) and rank 0 writes the checkpoint and the log
+    (:mod:`clippan_kit.engine.distributed`).
+
+    Returns:
+        :class:`~clippan_kit.engine.TrainResult`: ``supervisor`` (= ``model``), ``checkpoint``, ``log_csv``,
+        ``history`` (the CSV rows), ``seconds_per_step`` (median).
     """
     ckpt_path, csv_path = output_paths(out_dir)
     ckpt_path.parent.mkdir(parents=True, exist_ok=True)
     dev = select_device(device)
     base = load_base(base) if isinstance(base, str) else base
     sensor = scenes[0].sensor
-    torch.manual_seed(config.seed)
+    seed_everything(config.seed)
     sampler = TileSampler(scenes, config.tile_size, seed=config.seed)
     sup = build_supervisor(base, sensor, config).to(dev)
-    params = sup.trainable_parameters()
-    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    use_amp = config.amp and dev.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    pseudo_fn = resolve_pseudo_label_fn(pseudo_label, sensor)
-    start = 0
-    if resume:
-        ckpt = read_checkpoint(ckpt_path)
-        check_compatible(ckpt, base, sampler.n_bands, str(ckpt_path))
-        old = {k: v for k, v in ckpt.get("config", {}).items() if k not in ("steps", "save_every")}
-        new = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("steps", "save_every")}
-        if old != new:
-            diff = {k: (old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)}
-            raise ValueError(f"cannot resume {ckpt_path}: options differ from the checkpoint's {diff}")
-        sup.load_trainable_state_dict(ckpt["trainable"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sampler.rng.bit_generator.state = ckpt["rng"]["numpy"]
-        torch.random.set_rng_state(ckpt["rng"]["torch"])
-        start = int(ckpt["step"])
-        log.info("resuming %s from step %d", ckpt_path, start)
-    log.info("%s on %s%s", sup.describe(), dev, " with AMP" if use_amp else "")
+    opt = torch.optim.AdamW(sup.trainable_parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    job = SupervisorJob(sup, sampler, resolve_pseudo_label_fn(pseudo_label, sensor), config, [s.name for s in scenes])
+    engine = Engine(job, opt, steps=config.steps, device=dev, amp=config.amp, lr=config.lr, generator=sampler.rng,
+                    checkpoint=ckpt_path, save_every=config.save_every, log_csv=csv_path, csv_fields=CSV_FIELDS,
+                    progress=progress)
+    log.info("%s on %s%s", sup.describe(), dev, " with AMP" if job.amp_dtype else "")
     if not base.towers_trained_together:
         log.info("base towers were not trained together: image-text alignment comes only from the trained adapters")
-
-    rows = _read_csv(csv_path)[:start] if resume else []
-    _write_csv(csv_path, rows)
-
-    def save(step: int) -> None:
-        save_checkpoint(ckpt_path, sup, step=step, config=dataclasses.asdict(config), optimizer=opt.state_dict(),
-                        rng={"numpy": sampler.rng.bit_generator.state, "torch": torch.random.get_rng_state()},
-                        scenes=[s.name for s in scenes])
-
-    weights = config.loss_weights()
-    sup.train()
-    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, disable=not progress, desc="Stage I")
-    t_steps = []
-    for step in bar:
-        t0 = time.perf_counter()
-        tiles = sampler.sample(config.batch_size).to(dev)
-        hrms = hrms_targets(tiles, pseudo_fn).to(dev)
-        with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
-            feats = sup(tiles.ms, tiles.pan, hrms)
-        total, parts = stage1_loss({k: v.float() for k, v in feats.items()}, weights)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(total).backward()
-        scaler.step(opt)
-        scaler.update()
-        dt = time.perf_counter() - t0
-        t_steps.append(dt)
-        row = {"step": step + 1, **{k: round(v, 6) for k, v in parts.items()}, "lr": config.lr, "seconds": round(dt, 4)}
-        rows.append(row)
-        _append_csv(csv_path, row)
-        bar.set_postfix(loss=f"{parts['loss']:.3f}", inter=f"{parts['inter']:.3f}", intra=f"{parts['intra']:.3f}",
-                        fusion=f"{parts['fusion']:.4f}")
-        if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
-            save(step + 1)
-    if start >= config.steps and not ckpt_path.exists():
-        save(start)
-    sup.eval()
-    sec = float(np.median(t_steps)) if t_steps else float("nan")
-    return TrainResult(sup, ckpt_path, csv_path, rows, sec)
-
-
-def _read_csv(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, CSV_FIELDS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (int(r[k]) if k == "step" else r[k]) for k in CSV_FIELDS})
-
-
-def _append_csv(path: Path, row: dict) -> None:
-    with open(path, "a", newline="") as f:
-        csv.DictWriter(f, CSV_FIELDS).writerow(row)
+    return engine.fit(resume=ckpt_path if resume else None)

@@ -1,4 +1,5 @@
-"""Stage II training: one trainer for every mode, presets as data, atomic checkpoints, λ-PNN target adaptation.
+"""Stage II training: one trainer for every mode, presets as data, λ-PNN target adaptation (all on the one
+training engine, :mod:`clippan_kit.engine`; checkpoints: :mod:`clippan_kit.checkpoints`).
 
 Example:
     >>> from clippan_kit.samples import default_scene
@@ -8,7 +9,9 @@ Example:
 """
 from .adaptation import adapt, lambda_pnn_pipeline, select_tiles
 from .api import train, train_teacher
-from .checkpoints import CheckpointError, load_trained_model, read_checkpoint, save_checkpoint
+from ..checkpoints import CheckpointError, load_trained_model
+from ..checkpoints import read_stage2 as read_checkpoint
+from ..checkpoints import save_backbone as save_checkpoint
 from .data import SceneTiles, prepare_inputs
 from .presets import MODES, PRESETS, get_preset
 from .trainer import Trainer, TrainResult, select_device

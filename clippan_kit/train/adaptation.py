@@ -25,18 +25,19 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from ..devices import select_device
+from ..engine import Engine, Job
 from ..losses import JesseLoss, jesse_scene_extras
 from ..scene import Scene
 from .data import SceneTiles
-from .trainer import select_device
 
-__all__ = ["tile_features", "kmeans", "select_tiles", "adapt", "lambda_pnn_pipeline", "ADAPT_LR", "ADAPT_EPOCHS",
+__all__ = ["tile_features", "kmeans", "select_tiles", "adapt", "AdaptationJob", "lambda_pnn_pipeline", "ADAPT_LR", "ADAPT_EPOCHS",
            "ADAPT_JESSE",
            "pretrained_path", "zero_last_layer"]
 
@@ -128,9 +129,36 @@ def zero_last_layer(model: nn.Module) -> nn.Module:
     return model
 
 
+class AdaptationJob(Job):
+    """Target adaptation on the engine: one full batch of selected tiles, JESSE on the clipped output, the
+    weights of the best loss kept (snapshot before each update)."""
+
+    kind, step_key, desc = "adapted", "epoch", "target adaptation"
+
+    def __init__(self, model: nn.Module, loss: JesseLoss, batch: dict[str, torch.Tensor]):
+        super().__init__()
+        self.model, self.jesse, self.tiles = model, loss, batch
+        self.best, self.best_state = float("inf"), copy.deepcopy(model.state_dict())
+
+    def trained(self) -> nn.Module:
+        return self.model
+
+    def batch(self, engine) -> dict[str, torch.Tensor]:
+        return self.tiles
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        # JESSE sees the output the user gets: clipped to the physical range [0, full scale]
+        # (inputs are divided by the full scale), as :func:`clippan_kit.infer.fuse_scene` returns it.
+        value = self.jesse(self.model(batch["ms_up"], batch["pan"], batch["ms_lr"]).clamp(0.0, 1.0), batch)
+        v = float(value.detach())
+        if v < self.best:  # keep the weights that produced the best loss (snapshot before the update)
+            self.best, self.best_state = v, {k: t.detach().clone() for k, t in self.model.state_dict().items()}
+        return value, {"total": v, **self.jesse.last_parts}
+
+
 def adapt(model: nn.Module, scene: Scene, *, epochs: int = 100, n_tiles: int = 8, tile: int = 128,
           lr: float | None = None, weight_decay: float = 0.0, alpha: float | None = None, beta: float | None = None,
-          gamma: float | None = None, device: str | None = None, progress: bool = True,
+          gamma: float | None = None, device: str | None = None, progress: bool | Callable[[float, str], None] = True,
           data: SceneTiles | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Fine-tune ``model`` on ``scene`` with JESSE (one full-batch Adam step per epoch, best weights kept).
 
@@ -141,13 +169,16 @@ def adapt(model: nn.Module, scene: Scene, *, epochs: int = 100, n_tiles: int = 8
         lr: None: :data:`ADAPT_LR` ("pretrained" when the model comes from a checkpoint, else "scratch").
         alpha, beta, gamma: JESSE weights (None: the sensor's defaults, or its
             :data:`ADAPT_JESSE` override where one exists).
+        progress: a tqdm bar (True/False) or ``callback(fraction, message)``.
         data: the scene's :class:`SceneTiles` with the JESSE constants attached (built when None).
 
-    Returns the adapted model (eval mode) and a report: chosen tiles, co-registration shifts, loss history,
-    learning rate, seconds (``preprocessing_s``: expansion, co-registration, threshold, tile selection).
-    """
-    from tqdm.auto import tqdm
+    Runs on the one training engine (:mod:`clippan_kit.engine`) in float32 (no mixed precision: the
+    JESSE terms are ratios of small differences) and in one process.
 
+    Returns the adapted model (eval mode) and a report: chosen tiles, co-registration shifts, loss history
+    (one row per epoch: total, JESSE terms, lr, seconds), learning rate, seconds (``preprocessing_s``:
+    expansion, co-registration, threshold, tile selection).
+    """
     dev = select_device(device)
     t0 = time.perf_counter()
     data = data or _scene_tiles(scene)
@@ -164,26 +195,12 @@ def adapt(model: nn.Module, scene: Scene, *, epochs: int = 100, n_tiles: int = 8
     loss = JesseLoss(scene.sensor, alpha, beta, gamma)
     model = model.to(dev).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    best, best_state, history = float("inf"), copy.deepcopy(model.state_dict()), []
-    denormals = torch.set_flush_denormal(True)
-    try:
-        for _ in tqdm(range(epochs), disable=not progress, desc="target adaptation"):
-            opt.zero_grad(set_to_none=True)
-            # JESSE sees the output the user gets: clipped to the physical range [0, full scale]
-            # (inputs are divided by the full scale), as :func:`clippan_kit.infer.fuse_scene` returns it.
-            value = loss(model(batch["ms_up"], batch["pan"], batch["ms_lr"]).clamp(0.0, 1.0), batch)
-            v = float(value.detach())
-            history.append({"total": v, **loss.last_parts})
-            if v < best:  # keep the weights that produced the best loss (snapshot before the update)
-                best, best_state = v, {k: t.detach().clone() for k, t in model.state_dict().items()}
-            value.backward()
-            opt.step()
-    finally:
-        if denormals:
-            torch.set_flush_denormal(False)
-    model.load_state_dict(best_state)
-    report = {"tiles": chosen, "shifts": batch["shifts"][0].tolist(), "history": history, "best_loss": best,
-              "alpha": loss.alpha, "beta": loss.beta, "gamma": loss.gamma, "lr": lr, "preprocessing_s": prep, "adaptation_s": time.perf_counter() - t0 - prep}
+    job = AdaptationJob(model, loss, batch)
+    result = Engine(job, opt, steps=epochs, device=dev, amp=False, lr=lr, progress=progress, distributed=False).fit()
+    model.load_state_dict(job.best_state)
+    report = {"tiles": chosen, "shifts": batch["shifts"][0].tolist(), "history": result.history, "best_loss": job.best,
+              "alpha": loss.alpha, "beta": loss.beta, "gamma": loss.gamma, "lr": lr, "preprocessing_s": prep,
+              "adaptation_s": time.perf_counter() - t0 - prep}
     return model.eval(), report
 
 
@@ -215,7 +232,7 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
     """
     from ..infer import fuse_scene
     from ..models import create_model
-    from .checkpoints import load_trained_model
+    from ..checkpoints import load_trained_model
 
     t_start = time.perf_counter()
     cached = pretrained_path(scene.sensor, backbone, size)

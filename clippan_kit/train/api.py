@@ -11,7 +11,7 @@ import torch.nn as nn
 from .. import __version__
 from ..losses import build_loss, resolve_loss_config, supervisor_direction_fn
 from ..scene import Scene
-from .checkpoints import file_sha256, load_trained_model
+from ..checkpoints import file_sha256, load_trained_model
 from .data import SceneTiles
 from .presets import MODES, get_preset
 from .trainer import Trainer, TrainResult
@@ -38,7 +38,7 @@ def resolve_direction_fn(supervisor: Any, scene: Scene) -> tuple[Callable | None
     if supervisor is None:
         return None, None
     if isinstance(supervisor, (str, Path)):
-        from ..supervisor.checkpoint import load_supervisor
+        from ..checkpoints import load_supervisor
 
         sup = load_supervisor(supervisor)
         if getattr(sup, "n_bands", scene.n_bands) != scene.n_bands:

@@ -105,11 +105,18 @@ class SceneTiles:
                 out[key] = v
         return out
 
-    def sample(self, batch_size: int, generator: np.random.Generator) -> dict[str, torch.Tensor]:
-        """A batch of random tiles (positions on the ratio grid, mostly valid pixels)."""
+    def sample(self, batch_size: int, generator: np.random.Generator, share: slice | None = None
+               ) -> dict[str, torch.Tensor]:
+        """A batch of random tiles (positions on the ratio grid, mostly valid pixels).
+
+        ``share``: cut only these of the ``batch_size`` draws (this process's part of a global batch,
+        :meth:`clippan_kit.engine.Dist.share`); every position is still drawn, so the generators of all
+        processes stay in step and the union of the shares is the 1-process batch.
+        """
         r, t = self.ratio, self.tile
+        keep = range(batch_size)[share or slice(None)]
         items = []
-        for _ in range(batch_size):
+        for i in range(batch_size):
             for _attempt in range(20):
                 k = int(generator.integers(len(self._arrays)))
                 H, W = self._scenes[k].shape
@@ -117,7 +124,8 @@ class SceneTiles:
                 col = int(generator.integers(0, (W - t) // r + 1)) * r
                 if self._valid[k][row:row + t, col:col + t].mean() >= self.valid_fraction:
                     break
-            items.append(self._cut(k, row, col, t))
+            if i in keep:
+                items.append(self._cut(k, row, col, t))
         return {key: torch.from_numpy(np.stack([it[key] for it in items])) for key in items[0]}
 
     def grid(self, size: int | None = None, max_tiles: int | None = None) -> dict[str, torch.Tensor]:
