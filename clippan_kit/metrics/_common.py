@@ -58,8 +58,10 @@ def _box_sum_1d(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
         for k in range(2, size):
             out += x.narrow(dim, k, n)  # in place: one output buffer, no temporaries
         return out
-    c = torch.cat([torch.zeros_like(x.narrow(dim, 0, 1)), x.cumsum(dim)], dim)
-    return c.narrow(dim, size, n) - c.narrow(dim, 0, n)
+    c = x.cumsum(dim)  # out[i] = c[i + size - 1] - c[i - 1], out[0] = c[size - 1]
+    out = c.narrow(dim, size - 1, n).clone()
+    out.narrow(dim, 1, n - 1).sub_(c.narrow(dim, 0, n - 1))
+    return out
 
 
 def blocks(x: torch.Tensor, size: int) -> torch.Tensor:
