@@ -11,17 +11,14 @@ tensors and return (N,) tensors with gradients (used by the Stage II / JESSE los
 """
 from __future__ import annotations
 
-import warnings
-
-from ..scene import Scene
-from ..physics import coregister, interp23tap, mtf_filter
-from ._common import as_batch, cut_border, dn_bits
+from ..physics import coregister
+from ._common import as_batch, cut_border
 from .q2n import q2n, q2n_torch
 from .qnr import d_lambda, d_lambda_k, d_lambda_k_torch, d_lambda_torch, d_s, d_s_torch, hqnr, qnr
 from .reduced import (ergas, ergas_torch, mpsnr, psnr, psnr_torch, q_index, q_index_torch, sam, sam_torch, scc,
                       scc_torch, ssim, ssim_torch)
 from .reprojected import coregistration_shifts, scene_shifts, d_rho, d_rho_torch, local_correlation_torch, reproject, reprojected_metrics
-from .suite import evaluate_fused, evaluate_reduced, validation_metrics, wald_reduced
+from .suite import evaluate_fused, evaluate_reduced, full_resolution_metrics, validation_metrics, wald_reduced
 
 __all__ = [
     "evaluate_fused", "evaluate_reduced", "validation_metrics", "wald_reduced",
@@ -58,39 +55,3 @@ def reduced_resolution_metrics(fused, reference, *, ratio: int, max_value: float
         "SSIM": float(ssim_torch(f, r, max_value=max_value)[0]),
         "SCC": float(scc_torch(f, r)[0]),
     }
-
-
-def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cut: int = 0) -> dict:
-    """All no-reference indices of a fused (B, H, W) image on the PAN grid of ``scene``.
-
-    Defaults: QNR with toolbox-1.0 D_λ and D_s, D_λ^(K) at PAN scale (Vivone's HQNR), D_ρ of λ-PNN, and
-    Scarpa's reprojected R-Q2n/R-Q/R-SAM/R-ERGAS (``dim_cut`` at MS scale). Shared intermediates (EXP,
-    the MTF-filtered fused image) are computed once. Scenes with nodata are filled first
-    (:meth:`Scene.filled`); D_ρ excludes invalid pixels.
-
-    Returns:
-        dict with keys ``D_lambda, D_s, QNR, D_lambda_K, HQNR, D_rho, R_Q2n, R_Q, R_SAM, R_ERGAS``.
-    """
-    scene = scene.filled()
-    f = as_batch(fused, "fused")
-    if f.shape[1:] != (scene.n_bands, *scene.shape):
-        raise ValueError(f"fused {tuple(f.shape[1:])} does not match the scene {(scene.n_bands, *scene.shape)}")
-    H, W = scene.shape
-    if H % block_size or W % block_size:
-        # The toolbox's D_lambda.m / D_s.m require whole blocks; score the largest whole-block part.
-        h, w = H - H % block_size, W - W % block_size
-        if h == 0 or w == 0:
-            raise ValueError(f"scene {H}x{W} is smaller than one {block_size}x{block_size} block")
-        warnings.warn(f"full-resolution indices computed on the top-left {h}x{w} pixels of the {H}x{W} scene "
-                      f"(whole {block_size}x{block_size} blocks, as the toolbox requires)", stacklevel=2)
-        scene, f = scene.crop(0, 0, h, w), f[..., :h, :w]
-    ms = as_batch(scene.ms).to(f.dtype)
-    exp = interp23tap(ms, scene.ratio)
-    filtered = mtf_filter(f, scene.sensor.gnyq_ms, scene.ratio)
-    dl = float(d_lambda_torch(f, ms, ratio=scene.ratio, block_size=block_size, ms_exp=exp)[0])
-    ds = float(d_s_torch(f, ms, scene.pan, ratio=scene.ratio, block_size=block_size, ms_exp=exp)[0])
-    dlk = 1.0 - q2n(filtered[0], exp[0], block_size=block_size, max_value=scene.max_value, bits=dn_bits(scene))
-    out = {"D_lambda": dl, "D_s": ds, "QNR": (1 - dl) * (1 - ds), "D_lambda_K": dlk, "HQNR": (1 - dlk) * (1 - ds),
-           "D_rho": d_rho(f[0], scene)}
-    out.update(reprojected_metrics(f[0], scene, dim_cut=dim_cut, block_size=block_size))
-    return out

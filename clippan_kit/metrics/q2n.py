@@ -42,7 +42,7 @@ from math import ceil
 import numpy as np
 import torch
 
-from ._common import as_batch, quantize, symmetric_pad, to_dn, warn_if_not_dn
+from ._common import as_batch, quantize, strip_rows, symmetric_pad, to_dn, warn_if_not_dn
 
 __all__ = ["q2n", "q2n_torch", "q2n_map_torch", "onion_multiply", "CONVENTIONS"]
 
@@ -160,16 +160,27 @@ def q2n_map_torch(
             est_h = est_w = 0
     fused = symmetric_pad(fused, est_h, est_w, pad)
     reference = symmetric_pad(reference, est_h, est_w, pad)
-    if quantize_mode is not None and (padded or not quantize_only_if_padded):
-        fused, reference = quantize(fused, quantize_mode), quantize(reference, quantize_mode)
-    fused, reference = _pad_bands(fused), _pad_bands(reference)
-    N, C = fused.shape[:2]
+    quantize_now = quantize_mode is not None and (padded or not quantize_only_if_padded)
+    # Whole blocks only (the λ-PNN port's unpadded case drops a partial last block).
+    steps_h = min(steps_h, (reference.shape[-2] - bs_h) // shift + 1)
+    steps_w = min(steps_w, (reference.shape[-1] - bs_w) // shift + 1)
 
-    def tiles(t):  # (N, C, H, W) -> (N, sh, sw, C, bs_h*bs_w)
-        t = t.unfold(-2, bs_h, shift).unfold(-2, bs_w, shift)[:, :, :steps_h, :steps_w]
-        return t.permute(0, 2, 3, 1, 4, 5).reshape(N, steps_h, steps_w, C, bs_h * bs_w)
+    def tiles(t):  # (N, C, rows, W) -> (N, k, steps_w, C, bs_h*bs_w) for the k block rows of the strip
+        t = t.unfold(-2, bs_h, shift).unfold(-2, bs_w, shift)[:, :, :, :steps_w]
+        N, C, k = t.shape[:3]
+        return t.permute(0, 2, 3, 1, 4, 5).reshape(N, k, steps_w, C, bs_h * bs_w)
 
-    return _block_quality(tiles(reference), tiles(fused), ddof)
+    # Block rows in strips (a few MiB each): quantisation, tiling and moments stay in cache.
+    per = max(1, strip_rows(reference.shape, shift) // shift)
+    rows = []
+    for k0 in range(0, steps_h, per):
+        k1 = min(steps_h, k0 + per)
+        y0, y1 = k0 * shift, (k1 - 1) * shift + bs_h
+        f, r = fused[..., y0:y1, :], reference[..., y0:y1, :]
+        if quantize_now:
+            f, r = quantize(f, quantize_mode), quantize(r, quantize_mode)
+        rows.append(_block_quality(tiles(_pad_bands(r)), tiles(_pad_bands(f)), ddof))
+    return torch.cat(rows, 1)
 
 
 def q2n_torch(fused: torch.Tensor, reference: torch.Tensor, *, block_size: int = 32, shift: int | None = None,

@@ -26,7 +26,7 @@ import torch
 
 from ..scene import Scene
 from ..physics import imresize_down, interp23tap, mtf_filter
-from ._common import as_batch, as_pan_batch, blocks, dn_bits
+from ._common import as_batch, as_pan_batch, blocks, dn_bits, strip_rows
 from .q2n import q2n, q2n_torch
 from .reduced import uiqi_from_sums, uiqi_map_torch
 
@@ -36,22 +36,35 @@ __all__ = [
 
 
 def _block_q(x: torch.Tensor, y: torch.Tensor, block: int) -> torch.Tensor:
-    """Mean Wang-Bovik Q over distinct blocks of the last two dims: (..., H, W) -> (...)."""
-    return uiqi_map_torch(x, y, block, sliding=False).mean((-1, -2))
+    """Mean Wang-Bovik Q over distinct blocks of the last two dims: (..., H, W) -> (...).
+
+    Block rows in strips of a few MiB (:func:`~clippan_kit.metrics._common.strip_rows`): same sums, in cache.
+    """
+    nh = x.shape[-2] // block
+    step = strip_rows(torch.broadcast_shapes(x.shape, y.shape), block)
+    total = sum(uiqi_map_torch(x[..., r:r + step, :], y[..., r:r + step, :], block, sliding=False).sum((-1, -2))
+                for r in range(0, nh * block, step))
+    return total / (nh * (x.shape[-1] // block))
 
 
 def _pairwise_q(x: torch.Tensor, block: int) -> torch.Tensor:
     """Mean block Q between every band pair i < j: (N, B, H, W) -> (N, B(B-1)/2).
 
-    One Gram matrix per block gives all pair cross-sums at once (no B^2 full-size products).
+    One Gram matrix per block gives all pair cross-sums at once (no B^2 full-size products); block rows
+    in strips as :func:`_block_q`.
     """
     B = x.shape[1]
-    t = blocks(x, block).permute(0, 2, 3, 1, 4)  # (N, nh, nw, B, P)
-    s = t.sum(-1)
-    gram = t @ t.transpose(-1, -2)
     i, j = torch.triu_indices(B, B, 1)
-    q = uiqi_from_sums(s[..., i], s[..., j], gram[..., i, i], gram[..., j, j], gram[..., i, j], float(block**2))
-    return q.mean((1, 2))
+    nh, nw = x.shape[-2] // block, x.shape[-1] // block
+    total = 0.0
+    step = strip_rows(x.shape, block)
+    for r in range(0, nh * block, step):
+        t = blocks(x[..., r:r + step, :], block).permute(0, 2, 3, 1, 4)  # (N, nh', nw, B, P)
+        s = t.sum(-1)
+        gram = t @ t.transpose(-1, -2)
+        q = uiqi_from_sums(s[..., i], s[..., j], gram[..., i, i], gram[..., j, j], gram[..., i, j], float(block**2))
+        total = total + q.sum((1, 2))
+    return total / (nh * nw)
 
 
 def _check_blocks(shape, block: int) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import as_batch, blocks, box_sum, symmetric_pad
+from ._common import as_batch, block_sums, box_sum, symmetric_pad
 
 __all__ = [
     "q_index", "q_index_torch", "uiqi_map_torch", "sam", "sam_torch", "ergas", "ergas_torch",
@@ -64,7 +64,7 @@ def uiqi_map_torch(x: torch.Tensor, y: torch.Tensor, block_size: int, *, sliding
             return box_sum(t, block_size)
     else:
         def s(t):
-            return blocks(t, block_size).sum(-1)
+            return block_sums(t, block_size)
     return uiqi_from_sums(s(x), s(y), s(x * x), s(y * y), s(x * y), n)
 
 

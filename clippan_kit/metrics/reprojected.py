@@ -32,7 +32,7 @@ import torch
 
 from ..scene import Scene
 from ..physics import coregister, coregistration_phases, reproject_ms, shift_decimate
-from ._common import as_batch, as_pan_batch, cut_border, dn_bits, window_sum
+from ._common import as_batch, as_pan_batch, cut_border, dn_bits, strip_rows, window_sum
 from .q2n import q2n
 from .reduced import ergas_torch, q_index_torch, sam_torch
 
@@ -77,15 +77,27 @@ def d_rho_torch(fused, pan, *, ratio: int) -> torch.Tensor:
 def d_rho(fused, scene: Scene) -> float:
     """Correlation-based spatial distortion D_ρ of the λ-PNN paper (window from ``scene.ratio``); 0 is best.
 
-    Pixels outside ``scene.valid`` are excluded from the mean.
+    Pixels outside ``scene.valid`` are excluded from the mean. Computed on row strips with a halo of
+    2w rows (the local means of the window's rows reach w rows further), which give the whole image's
+    correlation map exactly (zero padding only at the image border) at a fraction of the memory traffic.
     """
     f = as_batch(fused, "fused")
     p = as_pan_batch(scene.pan).to(f.dtype)
-    rho = local_correlation_torch(f, p, ceil(scene.ratio / 2)).clamp(-1.0, 1.0)
-    if scene.valid.all():
-        return float((1.0 - rho).mean())
-    valid = torch.from_numpy(np.asarray(scene.valid, bool))
-    return float((1.0 - rho[0][:, valid]).mean())
+    w = ceil(scene.ratio / 2)
+    valid = None if scene.valid.all() else torch.from_numpy(np.asarray(scene.valid, bool))
+    H = f.shape[-2]
+    step, halo = strip_rows(f.shape), 2 * w
+    total, count = 0.0, 0
+    for r0 in range(0, H, step):
+        r1 = min(H, r0 + step)
+        a0, a1 = max(0, r0 - halo), min(H, r1 + halo)
+        rho = local_correlation_torch(f[..., a0:a1, :], p[..., a0:a1, :], w)[0, :, r0 - a0:r1 - a0].clamp_(-1.0, 1.0)
+        if valid is None:
+            total, count = total + float(rho.sum()), count + rho.numel()
+        else:
+            v = valid[r0:r1]
+            total, count = total + float(rho[:, v].sum()), count + int(v.sum()) * rho.shape[0]
+    return 1.0 - total / count if count else float("nan")
 
 
 def coregistration_shifts(ms_lr, pan, gnyq_first: float, ratio: int) -> tuple[np.ndarray, np.ndarray]:

@@ -143,24 +143,43 @@ def _peer_scores_sampled(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int
         return _peer_scores_exact(ms_exp, pan_lp, search, w, crop)
     xc = x - window_sum(x, w) / (4.0 * w * w)
     a = window_sum(xc * xc, w).clamp_(min=_EPS).rsqrt_()[:, 2 * g::s, 2 * g::s][:, :nu, :nv]  # (B, nu, nv)
-    xb = xc[:, g:g + s * nbh, g:g + s * nbw].reshape(B, nbh, s, nbw, s).permute(1, 3, 0, 2, 4)
-    xb = xb.reshape(nbh * nbw, B, s * s)
-    n = 2 * search + 1
-    out = torch.empty(n, n, B, dtype=torch.float64)
-    for (fr, fc), y in _half_variants(pan_lp, 0, torch.float32).items():
+    k = 2 * w // s  # blocks per window side
+    variants = []
+    for key, y in _half_variants(pan_lp, 0, torch.float32).items():
         yc = (y - window_sum(y, w) / (4.0 * w * w))[crop:crop + h, crop:crop + wd]
         e = window_sum(yc * yc, w).clamp_(min=_EPS).rsqrt_()  # 1/sqrt(s_yy), exact at interior pixels
-        # Block u' needs y rows g + s u' - d .. + s - 1 for d = t .. -t: patches of s + 2t rows from g - t.
-        Yp = yc[g - t:g - t + s * nbh + 2 * t, g - t:g - t + s * nbw + 2 * t]
-        Yb = Yp.unfold(0, s + 2 * t, s).unfold(1, s + 2 * t, s)[:nbh, :nbw]  # (nbh, nbw, s+2t, s+2t)
-        Yb = Yb.unfold(2, s, 1).unfold(3, s, 1)  # (nbh, nbw, L, L, s, s); start α <-> d = t - α
-        Yb = Yb.reshape(nbh * nbw, L * L, s * s).transpose(1, 2)
-        blocks = torch.bmm(xb, Yb)  # (nblk, B, L*L), lag index α = t - d
-        blocks = blocks.view(nbh, nbw, B * L * L).permute(2, 0, 1)
-        S = box_sum(blocks, 2 * w // s).view(B, L * L, nu, nv)  # window sums at the centres
         ec = torch.stack([e[2 * g - dr::s, 2 * g - dc::s][:nu, :nv] for dr in range(t, -t - 1, -1)
                           for dc in range(t, -t - 1, -1)])  # (L*L, nu, nv): e(i - d), same lag order
-        sc = torch.einsum("blp,bp->bl", S.mul_(ec[None]).flatten(2), a.flatten(1)).double().view(B, L, L) / (nu * nv)
+        variants.append(dict(key=key, yc=yc, ec=ec, carry=None, sum=torch.zeros(B, L * L, dtype=torch.float64)))
+    # Block rows in chunks (a few MiB of lagged patches at a time instead of ~160 MiB per variant on a
+    # 1280² scene); the last k - 1 block rows of a chunk are carried into the next, so every window sum
+    # is the same sum of the same block products.
+    rows = max(k, 16)
+    for b0 in range(0, nbh, rows):
+        b1 = min(nbh, b0 + rows)
+        xb = xc[:, g + s * b0:g + s * b1, g:g + s * nbw].reshape(B, b1 - b0, s, nbw, s).permute(1, 3, 0, 2, 4)
+        xb = xb.reshape((b1 - b0) * nbw, B, s * s)
+        for v in variants:
+            # Block u' needs y rows g + s u' - d .. + s - 1 for d = t .. -t: patches of s + 2t rows from g - t.
+            Yp = v["yc"][g - t + s * b0:g - t + s * b1 + 2 * t, g - t:g - t + s * nbw + 2 * t]
+            Yb = Yp.unfold(0, s + 2 * t, s).unfold(1, s + 2 * t, s)[:, :nbw]  # (b1-b0, nbw, s+2t, s+2t)
+            Yb = Yb.unfold(2, s, 1).unfold(3, s, 1)  # (., nbw, L, L, s, s); start α <-> d = t - α
+            Yb = Yb.reshape((b1 - b0) * nbw, L * L, s * s).transpose(1, 2)
+            blocks = torch.bmm(xb, Yb).view(b1 - b0, nbw, B * L * L)  # lag index α = t - d
+            if v["carry"] is not None:
+                blocks = torch.cat([v["carry"], blocks])
+            c0 = b1 - blocks.shape[0]  # block row of blocks[0] = first centre row it serves
+            c1 = min(nu, b1 - k + 1)  # centre u needs block rows u .. u + k - 1 < b1
+            v["carry"] = blocks[blocks.shape[0] - (k - 1):]
+            if c1 > c0:
+                S = box_sum(blocks.permute(2, 0, 1), k)[:, :c1 - c0].reshape(B, L * L, c1 - c0, nv)  # window sums
+                S.mul_(v["ec"][None, :, c0:c1])
+                v["sum"] += torch.einsum("blp,bp->bl", S.flatten(2), a[:, c0:c1].flatten(1)).double()
+    n = 2 * search + 1
+    out = torch.empty(n, n, B, dtype=torch.float64)
+    for v in variants:
+        fr, fc = v["key"]
+        sc = v["sum"].view(B, L, L) / (nu * nv)
         for i, m in enumerate(range(-search, search + 1)):
             for j, q in enumerate(range(-search, search + 1)):
                 if m % 2 == fr and q % 2 == fc:
