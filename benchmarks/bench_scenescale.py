@@ -11,7 +11,10 @@
    smaller scene (``--inmem-size``), to compare seconds per megapixel.
 
 Each measurement runs in a fresh child process; peak RSS is the largest *sum* of resident set sizes over
-that child and all its descendants (the Dask nanny/worker processes), sampled every 0.1 s with psutil.
+that child and all its descendants (the Dask worker processes), sampled every 0.1 s from
+``/proc/PID/smaps_rollup``. That sum counts the pages of shared libraries (torch's ~230 MB) once per
+process; peak PSS (proportional set size: a shared page split among the processes mapping it) is what the
+tree really occupies. CPU s is user + system time of the tree.
 
 Usage:
     python benchmarks/bench_scenescale.py [--size 16384] [--inmem-size 4096] [--methods exp,mtf-glp-hpm-r]
@@ -87,26 +90,40 @@ def make_scene(folder: Path, size: int) -> tuple[Path, Path]:
 
 
 # ----------------------------------------------------------------------------- measurement
-def _tree_rss(pid: int) -> int:
+def _rollup(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) bytes of one process from /proc/PID/smaps_rollup (PSS splits shared pages among their users)."""
+    rss = pss = 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1]) * 1024
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1]) * 1024
+    return rss, pss
+
+
+def _tree_memory(pid: int) -> dict[int, tuple[int, int, float]]:
+    """{pid: (RSS, PSS, CPU seconds)} of a process and all its descendants (the Dask worker processes)."""
     import psutil
 
     try:
         p = psutil.Process(pid)
         procs = [p] + p.children(recursive=True)
     except psutil.NoSuchProcess:
-        return 0
-    total = 0
+        return {}
+    out = {}
     for q in procs:
         try:
-            total += q.memory_info().rss
-        except psutil.NoSuchProcess:
+            t = q.cpu_times()
+            out[q.pid] = (*_rollup(q.pid), t.user + t.system)
+        except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
             pass
-    return total
+    return out
 
 
 def _child(job: dict, queue) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("GDAL_CACHEMAX", "256")  # MB; GDAL's default (5% of RAM) would count in the RSS
+    os.environ.setdefault("GDAL_CACHEMAX", "256")  # MB, for the in-memory path (block-wise caps its own: scenescale.engine)
     import torch
 
     torch.set_num_threads(job.get("threads", 1))
@@ -131,22 +148,38 @@ def _child(job: dict, queue) -> None:
     queue.put(time.perf_counter() - t0)
 
 
-def measure(job: dict) -> tuple[float, float]:
-    """(seconds, peak RSS GiB of the child's whole process tree) of one job."""
+def measure(job: dict) -> dict:
+    """Seconds, peak RSS and PSS (GiB) of the child's whole process tree, the per-process peak RSS
+    (client first, then the worker processes) and the CPU seconds of the tree, for one job."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(job, queue))
     proc.start()
-    peak = 0
+    peak_rss = peak_pss = 0
+    per_pid: dict[int, int] = {}
+    cpu: dict[int, float] = {}
     while proc.is_alive():
-        peak = max(peak, _tree_rss(proc.pid))
+        tree = _tree_memory(proc.pid)
+        peak_rss = max(peak_rss, sum(v[0] for v in tree.values()))
+        peak_pss = max(peak_pss, sum(v[1] for v in tree.values()))
+        for k, (rss, _, c) in tree.items():
+            per_pid[k] = max(per_pid.get(k, 0), rss)
+            cpu[k] = c
         time.sleep(0.1)
         if not queue.empty():
             break
     seconds = queue.get()
     proc.join()
     Path(job["out"]).unlink(missing_ok=True)
-    return seconds, peak / 2**30
+    big = [per_pid.get(proc.pid, 0)] + sorted(v for k, v in per_pid.items() if k != proc.pid and v > 2**27)
+    return dict(seconds=seconds, rss=peak_rss / 2**30, pss=peak_pss / 2**30,
+                per_process=" + ".join(f"{v / 2**30:.2f}" for v in big), cpu=sum(cpu.values()))
+
+
+def _row(method: str, path: str, size: int, workers: int, m: dict) -> str:
+    s = m["seconds"]
+    return (f"| {method} | {path} | {size}² | {workers} | {s:.1f} | {s / size**2 * 1e6:.3f} | {m['cpu']:.0f} | "
+            f"{m['rss']:.2f} | {m['pss']:.2f} | {m['per_process']} |")
 
 
 def main(argv=None) -> int:
@@ -154,6 +187,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=16384)
     ap.add_argument("--inmem-size", type=int, default=4096)
     ap.add_argument("--methods", default="exp,mtf-glp-hpm-r,bdsd,lambda_pnn")
+    ap.add_argument("--inmem-methods", default="exp,mtf-glp-hpm-r,bdsd", help="methods also run in memory on --inmem-size")
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--chunks", type=int, default=1024)
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("CLIPPAN_CACHE", Path.home() / ".cache" / "clippan-kit")) / "bench_scenescale")
@@ -167,20 +201,21 @@ def main(argv=None) -> int:
     big = make_scene(args.cache, args.size)
     small = make_scene(args.cache, args.inmem_size)
     lines += [f"scene generation (cached after the first run): {time.perf_counter() - t0:.0f} s", "",
-              "| method | path | scene | workers | seconds | s / MPix | peak RSS GiB |", "|---|---|---|---|---|---|---|"]
+              "| method | path | scene | workers | seconds | s / MPix | CPU s | peak RSS GiB | peak PSS GiB | RSS per process (client + workers) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
     out = args.cache / "out.tif"
     rows = []
     for method in args.methods.split(","):
-        if method != "lambda_pnn":
-            s, rss = measure(dict(kind="inmem", method=method, pan=str(small[0]), ms=str(small[1]), out=str(out), threads=1))
-            rows.append(f"| {method} | in-memory | {args.inmem_size}² | 1 | {s:.1f} | {s / args.inmem_size**2 * 1e6:.3f} | {rss:.2f} |")
+        if method in args.inmem_methods.split(","):
+            m = measure(dict(kind="inmem", method=method, pan=str(small[0]), ms=str(small[1]), out=str(out), threads=1))
+            rows.append(_row(method, "in-memory", args.inmem_size, 1, m))
             print(rows[-1], flush=True)
         for w in (int(v) for v in args.workers.split(",")):
             job = dict(kind="block", method=method, pan=str(big[0]), ms=str(big[1]), out=str(out), chunks=args.chunks,
                        workers=None if w == 1 else w, threads=1)
-            s, rss = measure(job)
-            rows.append(f"| {method} | block-wise | {args.size}² | {w} | {s:.1f} | {s / args.size**2 * 1e6:.3f} | {rss:.2f} |")
+            m = measure(job)
+            rows.append(_row(method, "block-wise", args.size, w, m))
             print(rows[-1], flush=True)
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)

@@ -44,14 +44,14 @@ class Backbone(BlockMethod):
         k = int(math.ceil(self.halo / r) * r)
         ctx = Window(max(0, win.y0 - k), min(rd.H, win.y1 + k), max(0, win.x0 - k), min(rd.W, win.x1 + k))
         scale = float(rd.pair.max_value)
-        up = rd.up(ctx) / scale
-        pan = rd.core_pan(ctx)[None] / scale
-        ms = rd.core_ms(ctx) / scale
         dev = torch.device(self.device)
         self.model.to(dev)
         dtype = next(iter(self.model.parameters())).dtype
+        # Inputs become float32 tensors one at a time, so no float64 copy is alive during the forward pass.
+        t = [torch.from_numpy(np.ascontiguousarray(read(ctx) / scale, np.float32))[None].to(dev, dtype)
+             for read in (rd.up, lambda w: rd.core_pan(w)[None], rd.core_ms)]
         with torch.inference_mode():
-            t = [torch.from_numpy(np.ascontiguousarray(a, np.float32))[None].to(dev, dtype) for a in (up, pan, ms)]
             pred = self.model(*t)[0].float().cpu().numpy()
+        del t
         oy, ox = win.y0 - ctx.y0, win.x0 - ctx.x0
         return pred[:, oy:oy + win.shape[0], ox:ox + win.shape[1]].astype(np.float64) * scale

@@ -200,8 +200,9 @@ class BlockReader:
                 j0, j1 = int(cols_ms[c]), int(cols_ms[d - 1]) + 1
                 cols = clamp(r * j0 + s - p, r * (j1 - 1) + s + p + 1, self.W)
                 pan = self.pan(rows, cols)
-                low = mtf_filter(np.broadcast_to(pan, (len(gains), *pan.shape)), gains, r)
-                out[:, a:b, c:d] = low[:, p:low.shape[1] - p:r, p:low.shape[2] - p:r]
+                for i, g in enumerate(gains):  # one gain at a time: a filter's FFT temporaries are ~6x the PAN read
+                    low = mtf_filter(pan, g, r)
+                    out[i, a:b, c:d] = low[p:low.shape[0] - p:r, p:low.shape[1] - p:r]
         return out
 
     def pan_lowpass_per_band(self, win: Window) -> np.ndarray:

@@ -171,10 +171,15 @@ class MtfGlpHpmR(BlockMethod):
         return dict(offset=m.mean[:B] / gain - m.mean[2 * B])
 
     def apply(self, rd, win, g):
-        up = rd.up(win)
-        pan_lp = rd.pan_lowpass_per_band(win)
         off = g["offset"][:, None, None]
-        return up * (rd.core_pan(win)[None] + off) / (pan_lp + off + _EPS)
+        # up * (pan + off) / (pan_lp + off + eps), in place: the same roundings, two block stacks fewer
+        out = rd.core_pan(win)[None] + off
+        out *= rd.up(win)
+        den = rd.pan_lowpass_per_band(win)
+        den += off
+        den += _EPS
+        out /= den
+        return out
 
 
 class BDSD(BlockMethod):
