@@ -11,6 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..physics._dispatch import as_batch, as_pan_batch  # the one shape normaliser, shared with the physics operators
+
 __all__ = ["as_batch", "as_pan_batch", "box_sum", "window_sum", "blocks", "block_sums", "strip_rows", "quantize", "to_dn",
            "dn_bits", "symmetric_pad", "cut_border"]
 
@@ -19,27 +21,6 @@ __all__ = ["as_batch", "as_pan_batch", "box_sum", "window_sum", "blocks", "block
 # zeroed afresh each time (5-8x faster than whole-image passes on the 1280² 8-band WV2 scene, same sums).
 STRIP_ELEMENTS = 1 << 19
 
-
-def as_batch(x, name: str = "image") -> torch.Tensor:
-    """(B, H, W) numpy/torch or (N, B, H, W) torch -> (N, B, H, W) tensor (numpy in float64)."""
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x, dtype=np.float64))
-    if t.ndim == 2:
-        t = t[None]
-    if t.ndim == 3:
-        t = t[None]
-    if t.ndim != 4:
-        raise ValueError(f"{name} must be (B, H, W) or (N, B, H, W), got shape {tuple(t.shape)}")
-    if not t.is_floating_point():
-        t = t.double()
-    return t
-
-
-def as_pan_batch(pan) -> torch.Tensor:
-    """(H, W) or (1, H, W) or (N, 1, H, W) -> (N, 1, H, W)."""
-    t = as_batch(pan, "PAN")
-    if t.shape[1] != 1:
-        raise ValueError(f"PAN must have one band, got shape {tuple(t.shape)}")
-    return t
 
 
 def box_sum(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._dispatch import as_tensor
+from ._dispatch import as_batch, as_pan_batch
 from .base import Operator
 from .interpolation import half_pixel_shift, interp23tap
 from .mtf import mtf_filter
@@ -42,29 +42,6 @@ COREGISTRATION_METHODS = ("peer", "phase")
 _EPS = 1e-20
 
 
-def _bands(x, name: str) -> torch.Tensor:
-    """(B, h, w), (1, B, h, w) or one band (h, w) -> (B, h, w) tensor (numpy in float64, torch floats kept)."""
-    t = as_tensor(x)[0]
-    if not t.is_floating_point():
-        t = t.double()
-    if t.ndim == 4 and t.shape[0] == 1:
-        t = t[0]
-    elif t.ndim == 2:
-        t = t[None]
-    if t.ndim != 3:
-        raise ValueError(f"{name} must be (B, h, w), got shape {tuple(t.shape)}")
-    return t
-
-
-def _pan(x) -> torch.Tensor:
-    """(H, W), (1, H, W) or (1, 1, H, W) -> (H, W) float64 tensor."""
-    t = as_tensor(x)[0].double()
-    while t.ndim > 2 and t.shape[0] == 1:
-        t = t[0]
-    if t.ndim != 2:
-        raise ValueError(f"PAN must be (H, W), got shape {tuple(t.shape)}")
-    return t
-
 
 def coregistration_phases(ms_lr, pan, gnyq_first: float, ratio: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer decimation phases (rows, cols) in {0..ratio-1} per band (the ``"phase"`` method).
@@ -73,8 +50,8 @@ def coregistration_phases(ms_lr, pan, gnyq_first: float, ratio: int) -> tuple[np
     """
     from ..metrics.reprojected import local_correlation_torch
 
-    m = _bands(ms_lr, "MS")
-    p = mtf_filter(_pan(pan)[None, None].to(m.dtype), [gnyq_first], ratio, convention="lambda-pnn")[0, 0]
+    m = as_batch(ms_lr, "MS")[0]
+    p = mtf_filter(as_pan_batch(pan).to(m.dtype), [gnyq_first], ratio, convention="lambda-pnn")[0, 0]
     phases = p.unfold(0, ratio, ratio).unfold(1, ratio, ratio)  # (h, w, r, r): phase (i, j) at [..., i, j]
     phases = phases.permute(2, 3, 0, 1).reshape(ratio * ratio, 1, *m.shape[-2:])
     rho = local_correlation_torch(m[None], phases, ratio // 2, clip_covariance=True).mean((-1, -2))  # (r*r, B)
@@ -211,14 +188,14 @@ def coregister(ms_lr, pan, sensor, *, method: str = "peer", ms_exp=None, search:
             much in small images to leave them out), sampled above.
     """
     r = sensor.ratio
-    m = _bands(ms_lr, "MS").double()
-    P = _pan(pan)
+    m = as_batch(ms_lr, "MS")[0].double()
+    P = as_pan_batch(pan)[0, 0].double()
     if method == "phase":
         rows, cols = coregistration_phases(m, P, sensor.gnyq_ms[0], r)
         return phases_to_shifts(np.stack([rows, cols], -1), r)
     if method != "peer":
         raise ValueError(f"co-registration method must be one of {COREGISTRATION_METHODS}, got {method!r}")
-    exp = interp23tap(m, r) if ms_exp is None else _bands(ms_exp, "EXP").double()
+    exp = interp23tap(m, r) if ms_exp is None else as_batch(ms_exp, "EXP")[0].double()
     pan_lp = mtf_filter(P, sensor.gnyq_pan, r, convention="lambda-pnn-pan")
     if exact is None:
         exact = P.numel() <= EXACT_SEARCH_PIXELS
