@@ -12,7 +12,7 @@ from scipy.ndimage import correlate
 from clippan_kit import get_sensor
 from clippan_kit.physics import (MTF, Chain, CoRegistration, Decimation, ImresizeDown,
                                  Interp23Tap, Operator, Reprojection, SpectralResponse, WaldProtocol, decimate,
-                                 interp23tap, mtf_filter, mtf_kernel, pan_weights, phases_to_shifts)
+                                 mtf_filter, mtf_kernel, pan_weights, phases_to_shifts)
 from clippan_kit import wald
 
 WV2 = get_sensor("wv2")
