@@ -38,6 +38,27 @@ def test_fuse_writes_a_geotiff_equal_to_the_method(capsys, scene_file, tmp_path)
     assert np.allclose(data, expected, atol=1e-3)
 
 
+
+def test_fuse_lambda_pnn_keeps_the_adapted_network(capsys, scene_file, tmp_path):
+    """--save-adapted: the adapted network is written, announced, and applies again with --epochs 0."""
+    import rasterio
+
+    path = scene_file("zpnn_wv3/WV3_example.mat")
+    ckpt, first, second = tmp_path / "wv3-adapted.pt", tmp_path / "a.tif", tmp_path / "b.tif"
+    code, stdout, err = run(capsys, "fuse", "--scene", str(path), "--sensor", "wv3", "--method", "lambda-pnn",
+                            "--epochs", "2", "--save-adapted", str(ckpt), "--out", str(first), "--quiet")
+    assert code == 0, err
+    assert ckpt.exists() and f"kept the adapted network in {ckpt}" in stdout
+    code, _, err = run(capsys, "fuse", "--scene", str(path), "--sensor", "wv3", "--method", "lambda-pnn",
+                       "--checkpoint", str(ckpt), "--epochs", "0", "--out", str(second), "--quiet")
+    assert code == 0, err
+    with rasterio.open(first) as a, rasterio.open(second) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+    code, _, err = run(capsys, "fuse", "--scene", str(path), "--sensor", "wv3", "--method", "exp",
+                       "--save-adapted", str(tmp_path / "x.pt"), "--out", str(tmp_path / "c.tif"))
+    assert code == 2 and "lambda-pnn" in err and not (tmp_path / "c.tif").exists()
+
+
 def test_errors_are_one_line_and_leave_no_file(capsys, scene_file, tmp_path):
     path = scene_file("zpnn_wv3/WV3_example.mat")
     out = tmp_path / "x.tif"

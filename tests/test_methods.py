@@ -78,3 +78,24 @@ def test_suite_bundles_and_reduced_path_crops_to_whole_blocks():
     assert m["Q2n (RR)"] == pytest.approx(rr["Q2n"]) and m["ERGAS (RR)"] == pytest.approx(rr["ERGAS"])
     with_gt = evaluate_fused(fuse(scene, "exp"), scene.replace(reference=fuse(scene, "gs")))
     assert {"Q2n", "SAM", "ERGAS"} <= set(with_gt) and {"D_lambda", "QNR"} <= set(with_gt)
+
+
+
+def test_lambda_pnn_keeps_the_adapted_network(tmp_path):
+    """save_adapted writes a checkpoint of kind 'adapted' that reproduces the fused image when applied
+    again with zero epochs, and carries what the adaptation did."""
+    from clippan_kit.checkpoints import read_checkpoint
+
+    scene = _scene(64)
+    opts = dict(n_tiles=2, tile=32, use_cache=False)
+    ckpt = tmp_path / "adapted.pt"
+    fused = run_method(resolve_method(LAMBDA_PNN, epochs=3, save_adapted=ckpt, **opts), scene)
+    held = read_checkpoint(ckpt)
+    assert held["kind"] == "adapted" and held["step"] == 3
+    meta = held["meta"]
+    assert meta["n_bands"] == scene.n_bands and meta["ratio"] == scene.ratio and meta["init"] is None
+    assert meta["adaptation"]["epochs"] == 3 and len(meta["adaptation"]["tiles"]) == 2
+    again = run_method(resolve_method(LAMBDA_PNN, ckpt, epochs=0, **opts), scene)
+    np.testing.assert_array_equal(again, fused)
+    with pytest.raises(UsageError, match="for lambda-pnn"):
+        resolve_method("exp", save_adapted=ckpt)  # adaptation options belong to lambda-pnn only

@@ -82,13 +82,17 @@ def add_method_options(parser: argparse.ArgumentParser, *, required: bool) -> No
     parser.add_argument("--epochs", type=int,
                         help="lambda-pnn target-adaptation epochs (default 300 from scratch, 100 from a checkpoint; "
                              "0 applies the checkpoint as is)")
+    parser.add_argument("--save-adapted", type=Path, metavar="CKPT",
+                        help="lambda-pnn: keep the adapted network in CKPT (apply it again with --checkpoint CKPT "
+                             "--epochs 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def method_from_args(args: argparse.Namespace):
     from ..methods import resolve_method
 
-    return resolve_method(args.method, args.checkpoint, epochs=args.epochs)
+    extra = {} if getattr(args, "save_adapted", None) is None else {"save_adapted": args.save_adapted}
+    return resolve_method(args.method, args.checkpoint, epochs=args.epochs, **extra)
 
 
 def add_training_options(parser: argparse.ArgumentParser, presets, *, out_help: str, default_preset: str = "quick",

@@ -26,6 +26,9 @@ def cmd_fuse(args: argparse.Namespace) -> int:
     if args.png:
         write_quicklook_png(out.with_suffix(".png"), fused, rgb=scene.sensor.rgb)
     print(f"wrote {out} ({fused.shape[0]} bands, {fused.shape[1]}x{fused.shape[2]}, method {args.method})")
+    if args.save_adapted is not None:
+        print(f"kept the adapted network in {args.save_adapted} (apply it again: --method lambda-pnn "
+              f"--checkpoint {args.save_adapted} --epochs 0)")
     return 0
 
 

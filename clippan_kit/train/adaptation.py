@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -216,7 +217,8 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
                         tile: int = 128, lr: float | None = None, device: str | None = None, progress: bool = False,
                         backbone: str = "lambda_pnn", size: str = "small", use_cache: bool = True,
                         seed: int = 0, alpha: float | None = None, beta: float | None = None,
-                        gamma: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                        gamma: float | None = None, save_adapted: str | Path | None = None
+                        ) -> tuple[np.ndarray, dict[str, Any]]:
     """λ-PNN on a scene: (trained checkpoint or fresh backbone) + target adaptation + tiled inference.
 
     Args:
@@ -224,6 +226,10 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
             made by ``clippan train --backbone lambda_pnn --mode jesse --preset pretrain``) when
             ``use_cache`` and it exists, else a fresh backbone (last layer zeroed: starts at EXP).
         epochs: adaptation steps; None: :data:`ADAPT_EPOCHS` (300 from scratch, 100 from a checkpoint).
+        save_adapted: where to keep the adapted network (a checkpoint of kind ``"adapted"``, written
+            atomically before inference), so that minutes of adaptation are not lost: ``clippan fuse
+            --method lambda-pnn --checkpoint F --epochs 0`` applies it again, and it can start the adaptation
+            to a neighbouring scene of the same sensor.
 
     Returns the fused image (B, H, W) float32 in scene units, in [0, full scale], and a report with timings
     (preprocessing including co-registration, adaptation, inference, total) and ``weights``: where the
@@ -254,6 +260,8 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
         epochs = ADAPT_EPOCHS["pretrained" if checkpoint is not None else "scratch"]
     model, report = adapt(model, scene, epochs=epochs, n_tiles=n_tiles, tile=tile, lr=lr, device=device,
                           progress=progress, alpha=alpha, beta=beta, gamma=gamma)
+    if save_adapted is not None:
+        report["saved"] = str(_save_adapted(save_adapted, model, scene, report, backbone, size, checkpoint, epochs))
     t = time.perf_counter()
     denormals = torch.set_flush_denormal(True)
     try:
@@ -265,3 +273,27 @@ def lambda_pnn_pipeline(scene: Scene, checkpoint=None, *, epochs: int | None = N
                   checkpoint=str(checkpoint) if checkpoint is not None else None, epochs=epochs,
                   weights=weights or f"adapted from {checkpoint}")
     return fused, report
+
+
+def _save_adapted(path: str | Path, model: nn.Module, scene: Scene, report: dict[str, Any], backbone: str,
+                  size: str, start: str | Path | None, epochs: int) -> Path:
+    """Write the adapted network with the one checkpoint format (kind ``"adapted"``); returns the path.
+
+    The metadata are the starting checkpoint's (backbone, size, options, bands, normalisation) when there
+    is one, plus what the adaptation did: the scene, epochs, JESSE weights, learning rate, best loss.
+    """
+    from .. import __version__
+    from ..checkpoints import save_backbone
+
+    base = dict(getattr(model, "checkpoint_meta", None) or {})
+    meta = {**base, "kind": "adapted", "backbone": base.get("backbone", backbone), "size": base.get("size", size),
+            "model_options": base.get("model_options", {}), "n_bands": scene.n_bands,
+            "bands": list(scene.sensor.bands), "ratio": scene.ratio, "sensor": scene.sensor.name,
+            "normalisation": "inputs and outputs divided by the scene's max_value",
+            "max_value": float(scene.max_value), "mode": "jesse-adaptation", "scenes": [scene.name],
+            "adaptation": {"epochs": epochs, "lr": report["lr"], "alpha": report["alpha"], "beta": report["beta"],
+                           "gamma": report["gamma"], "best_loss": report["best_loss"], "shifts": report["shifts"],
+                           "tiles": report["tiles"]},
+            "init": str(start) if start is not None else None, "clippan_kit": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return save_backbone(path, model, meta, iteration=epochs)
