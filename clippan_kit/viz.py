@@ -438,9 +438,11 @@ def tile_choice_figure(pan: np.ndarray, tile: int, chosen: Sequence[int], *, tit
     for x in range(tile, W - W % tile, tile):
         ax.axvline(x - 0.5, color="white", lw=0.4, alpha=0.5)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    inset = max(1.0, tile / 40)  # frames drawn just inside their tile: neighbouring chosen tiles stay apart
     for k, (r, c) in enumerate(tile_positions((H, W), tile, chosen)):
         colour = colours[k % len(colours)]
-        ax.add_patch(Rectangle((c - 0.5, r - 0.5), tile, tile, fill=False, edgecolor=colour, linewidth=2.0))
+        ax.add_patch(Rectangle((c - 0.5 + inset, r - 0.5 + inset), tile - 2 * inset, tile - 2 * inset, fill=False,
+                               edgecolor=colour, linewidth=2.0))
         ax.text(c + tile * 0.06, r + tile * 0.06, str(k + 1), color=colour, fontsize=9, va="top", weight="bold",
                 bbox=dict(facecolor="black", alpha=0.5, pad=1, lw=0))
     ax.set_xlabel("column (PAN px)")

@@ -63,7 +63,9 @@ def test_tile_choice_figure_frames_the_chosen_tiles(scene):
     (ax,) = fig.axes
     np.testing.assert_allclose(_images(ax)[0], rgb_quicklook(scene.pan))
     frames = [p for p in ax.patches if isinstance(p, Rectangle)]
-    assert [(p.get_y() + 0.5, p.get_x() + 0.5, p.get_width()) for p in frames] == [(16, 16, 16), (0, 0, 16), (48, 48, 16)]
+    centres = [(p.get_y() + p.get_height() / 2 + 0.5, p.get_x() + p.get_width() / 2 + 0.5) for p in frames]
+    assert centres == [(24, 24), (8, 8), (56, 56)]  # each frame centred on its tile (pixel centres at integers)
+    assert all(14 <= p.get_width() < 16 and p.get_height() == p.get_width() for p in frames)  # just inside it
     assert [t.get_text() for t in ax.texts] == ["1", "2", "3"]
     assert ax.get_title() == "3 of 16 tiles (16×16) chosen" and ax.get_ylabel() == "row (PAN px)"
     assert fig.get_layout_engine() is not None and fig.dpi >= 100
