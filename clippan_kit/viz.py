@@ -10,7 +10,8 @@ import numpy as np
 
 from .sensors import Sensor
 
-__all__ = ["rgb_quicklook", "render", "band_composites", "crop_box", "comparison_figure", "error_map_figure", "mtf_response_figure", "loss_curves_figure", "moving_average", "embedding_figure", "textured_window"]
+__all__ = ["rgb_quicklook", "render", "band_composites", "crop_box", "comparison_figure", "error_map_figure", "mtf_response_figure", "loss_curves_figure", "moving_average", "embedding_figure", "textured_window",
+           "sam_map", "textured_windows", "coregistration_figure", "tile_positions", "tile_choice_figure", "detail_figure"]
 
 
 def rgb_quicklook(image: np.ndarray, rgb: Sequence[int] = (0, 1, 2), percentiles=(2, 98), reference=None) -> np.ndarray:
@@ -73,12 +74,7 @@ def error_map_figure(fused: Mapping[str, np.ndarray], reference: np.ndarray, *, 
     rest black); brighter pixels are clipped, as the colour bar's arrow shows."""
     import matplotlib.pyplot as plt
 
-    def angle(x):
-        dot = (x * reference).sum(0)
-        norm = np.linalg.norm(x, axis=0) * np.linalg.norm(reference, axis=0)
-        return np.degrees(np.arccos(np.clip(dot / np.maximum(norm, 1e-12), -1, 1)))
-
-    maps = {k: angle(v.astype(np.float64)) for k, v in fused.items()}
+    maps = {k: sam_map(v, reference) for k, v in fused.items()}
     vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps.values()]), percentile))
     fig, axes = plt.subplots(1, len(maps), figsize=(panel_size * len(maps) + 0.8, panel_size + 0.4), squeeze=False,
                              layout="constrained", dpi=100)
@@ -307,6 +303,24 @@ def textured_window(pan: np.ndarray, size: int, margin: int | None = None) -> tu
     :func:`comparison_figure`'s ``zoom``: the window maximising the mean squared PAN gradient, so zoomed
     crops show edges and texture where fusion methods differ (not a flat roof or water). ``margin``
     (default ``size // 4``) keeps the window off the image border, where filters are padded."""
+    return textured_windows(pan, size, 1, margin)[0]
+
+
+# ----------------------------------------------------------------------------- λ-PNN / JESSE (notebook 7)
+def sam_map(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-pixel spectral angle (degrees, 0..180) between ``image`` and ``reference``, both (B, H, W):
+    (H, W) float64 (0 where either spectrum is zero)."""
+    x, ref = np.asarray(image, np.float64), np.asarray(reference, np.float64)
+    dot = (x * ref).sum(0)
+    norm = np.linalg.norm(x, axis=0) * np.linalg.norm(ref, axis=0)
+    return np.degrees(np.arccos(np.clip(dot / np.maximum(norm, 1e-12), -1, 1)))
+
+
+def textured_windows(pan: np.ndarray, size: int, n: int, margin: int | None = None) -> list[tuple[int, int, int]]:
+    """Up to ``n`` non-overlapping ``(row, col, size)`` windows of ``pan`` (H, W), most textured first
+    (largest mean squared PAN gradient; see :func:`textured_window`, the first of them), chosen greedily:
+    each next window is the best one that overlaps none already chosen. ``margin`` (default ``size // 4``)
+    keeps the windows off the image border."""
     p = np.asarray(pan, dtype=np.float64)
     g = np.zeros_like(p)
     g[:, :-1] += np.diff(p, axis=1) ** 2
@@ -314,7 +328,180 @@ def textured_window(pan: np.ndarray, size: int, margin: int | None = None) -> tu
     margin = size // 4 if margin is None else margin
     c = np.pad(g.cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # integral image: every window sum in O(1)
     sums = c[size:, size:] - c[:-size, size:] - c[size:, :-size] + c[:-size, :-size]  # (H-size+1, W-size+1)
-    h, w = sums.shape
-    inner = sums[margin:max(h - margin, margin + 1), margin:max(w - margin, margin + 1)]
-    r, col = np.unravel_index(int(np.argmax(inner)), inner.shape)
-    return int(r + margin), int(col + margin), int(size)
+    allowed = np.zeros(sums.shape, bool)  # top-left corners still available
+    allowed[margin:max(sums.shape[0] - margin, margin + 1), margin:max(sums.shape[1] - margin, margin + 1)] = True
+    chosen: list[tuple[int, int, int]] = []
+    while len(chosen) < n and allowed.any():
+        r, col = np.unravel_index(int(np.argmax(np.where(allowed, sums, -np.inf))), sums.shape)  # first maximum
+        chosen.append((int(r), int(col), int(size)))
+        allowed[max(r - size + 1, 0):r + size, max(col - size + 1, 0):col + size] = False  # would overlap it
+    return chosen
+
+
+def coregistration_figure(ms_lr: np.ndarray, pan: np.ndarray, sensor, *, search: int = 4, semi_width: int = 8,
+                          crop: int = 3, panel_size: float = 2.0, percentile: float = 5):
+    """The λ-PNN co-registration search, one panel per MS band, and the chosen shifts.
+
+    Each band's panel is the released code's score of every candidate shift (r, c) in half-PAN-pixel
+    units, -``search`` .. ``search`` (mean local correlation between the band of EXP and the MTF-filtered
+    PAN shifted by (r/2, c/2); :mod:`clippan_kit.physics.coregistration`), drawn as the drop from that
+    band's best score, on one colour scale for all bands capped at the ``percentile``-th percentile (a
+    few far-off candidates would otherwise wash the peaks out). The best candidate is marked; the last
+    panel shows every band's shift in PAN pixels. Scores are computed exactly (every pixel, 81 passes:
+    under a second on a 128² scene; crop larger scenes first).
+
+    Args:
+        ms_lr: (B, h, w) LR MS, any units. pan: (H, W) PAN, H = ratio h.
+        sensor: :class:`~clippan_kit.sensors.Sensor` (MTF gains, ratio, band names).
+
+    Returns:
+        ``(figure, shifts)``: shifts (B, 2) int64 (r, c), the argmax of each panel, i.e.
+        :func:`~clippan_kit.physics.coregister` with ``exact=True``.
+    """
+    import matplotlib.pyplot as plt
+    import torch
+
+    from .physics import interp23tap, mtf_filter
+    from .physics.coregistration import _peer_scores_exact  # the one implementation of the search's scores
+
+    r = sensor.ratio
+    m = torch.as_tensor(np.asarray(ms_lr, np.float64))
+    p = torch.as_tensor(np.asarray(pan, np.float64)).reshape(m.shape[-2] * r, m.shape[-1] * r)
+    pan_lp = mtf_filter(p, sensor.gnyq_pan, r, convention="lambda-pnn-pan")
+    scores = _peer_scores_exact(interp23tap(m, r), pan_lp, search, semi_width, crop).numpy()  # (n, n, B)
+    n, B = scores.shape[0], scores.shape[-1]
+    best = scores.reshape(n * n, B).argmax(0)  # first maximum in row-major order, as coregister
+    shifts = np.stack([best // n - search, best % n - search], -1).astype(np.int64)
+    drop = scores - scores.reshape(n * n, B).max(0)  # 0 at each band's best shift
+    vmin = float(np.percentile(drop, percentile))
+    cols = min(B + 1, 5)
+    rows = -(-(B + 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel_size * cols + 1.0, panel_size * rows + 0.5), squeeze=False,
+                             layout="constrained", dpi=100)
+    ext = (-search - 0.5, search + 0.5, search + 0.5, -search - 0.5)
+    names = list(getattr(sensor, "bands", [])) or [f"band {b + 1}" for b in range(B)]
+    for b in range(B):
+        ax = axes.flat[b]
+        im = ax.imshow(drop[..., b], cmap="viridis", vmin=vmin, vmax=0, extent=ext, interpolation="nearest")
+        ax.plot(shifts[b, 1], shifts[b, 0], marker="+", color="red", ms=10, mew=2)
+        ax.set_title(f"{names[b]}: r={shifts[b, 0]}, c={shifts[b, 1]}", fontsize=9)
+        ax.set_xlabel("c (½ PAN px)", fontsize=8)
+        ax.set_ylabel("r (½ PAN px)", fontsize=8)
+        ticks = list(range(-search, search + 1, 2))
+        ax.set_xticks(ticks)
+        ax.set_yticks(ticks)
+        ax.tick_params(labelsize=7)
+    ax = axes.flat[B]
+    jitter = np.linspace(-0.12, 0.12, B)  # bands with one shift would hide each other
+    for b in range(B):
+        ax.scatter(shifts[b, 1] / 2 + jitter[b], shifts[b, 0] / 2 + jitter[b], s=30, label=names[b])
+    ax.axhline(0, color="0.7", lw=0.8)
+    ax.axvline(0, color="0.7", lw=0.8)
+    ax.set_xlim(-search / 2 - 0.4, search / 2 + 0.4)
+    ax.set_ylim(search / 2 + 0.4, -search / 2 - 0.4)
+    ax.set_aspect("equal")
+    ax.set_xlabel("column shift (PAN px)", fontsize=8)
+    ax.set_ylabel("row shift (PAN px)", fontsize=8)
+    ax.set_title("chosen shifts", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    for extra in axes.flat[B + 1:]:
+        extra.set_axis_off()
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, location="right",
+                 extend="min", label=f"score − band's best\n(capped at the {percentile:g}th pct.)")
+    fig.suptitle("co-registration: mean local correlation of each EXP band with the shifted PAN", fontsize=10)
+    return fig, shifts
+
+
+def tile_positions(shape: tuple[int, int], tile: int, indices: Sequence[int]) -> list[tuple[int, int]]:
+    """Top-left (row, col) in pixels of tiles given by their index in the row-major grid of non-overlapping
+    ``tile``-sized tiles of an image of ``shape`` (H, W) (the indices :func:`clippan_kit.train.select_tiles`
+    returns on a scene without nodata tiles)."""
+    per_row = shape[1] // tile
+    return [(int(i) // per_row * tile, int(i) % per_row * tile) for i in indices]
+
+
+def tile_choice_figure(pan: np.ndarray, tile: int, chosen: Sequence[int], *, title: str | None = None,
+                       size: float = 5.0, percentiles: tuple[float, float] = (2, 98)):
+    """The PAN (H, W) with the grid of ``tile``-sized tiles (thin lines) and the tiles chosen for target
+    adaptation (``chosen``: row-major grid indices, numbered in the order of choice) framed in colour.
+    The PAN is stretched between the given percentiles."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    p = np.asarray(pan)
+    H, W = p.shape
+    fig, ax = plt.subplots(figsize=(size, size * H / W + 0.4), layout="constrained", dpi=100)
+    ax.imshow(rgb_quicklook(p, percentiles=percentiles), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    for y in range(tile, H - H % tile, tile):
+        ax.axhline(y - 0.5, color="white", lw=0.4, alpha=0.5)
+    for x in range(tile, W - W % tile, tile):
+        ax.axvline(x - 0.5, color="white", lw=0.4, alpha=0.5)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    inset = max(1.0, tile / 40)  # frames drawn just inside their tile: neighbouring chosen tiles stay apart
+    for k, (r, c) in enumerate(tile_positions((H, W), tile, chosen)):
+        colour = colours[k % len(colours)]
+        ax.add_patch(Rectangle((c - 0.5 + inset, r - 0.5 + inset), tile - 2 * inset, tile - 2 * inset, fill=False,
+                               edgecolor=colour, linewidth=2.0))
+        ax.text(c + tile * 0.06, r + tile * 0.06, str(k + 1), color=colour, fontsize=9, va="top", weight="bold",
+                bbox=dict(facecolor="black", alpha=0.5, pad=1, lw=0))
+    ax.set_xlabel("column (PAN px)")
+    ax.set_ylabel("row (PAN px)")
+    ax.set_title(title or f"{len(chosen)} of {(H // tile) * (W // tile)} tiles ({tile}×{tile}) chosen", fontsize=10)
+    return fig
+
+
+def detail_figure(images: Mapping[str, np.ndarray], rgb: Sequence[int], windows: Sequence[tuple[int, int, int]], *,
+                  reference: np.ndarray | None = None, stretch_key: str | None = None, panel_size: float = 2.4,
+                  percentile: float = 95):
+    """Before/after detail: one column per image (name -> (B, H, W) colour or (H, W) PAN, all on one grid),
+    a first row of whole images with the ``windows`` ((row, col, size) in pixels) framed and numbered,
+    one row of crops per window, and, when ``reference`` (B, H, W) is given, a last row of per-pixel
+    spectral-angle maps (:func:`sam_map`) of each colour image against it, on one colour scale capped at
+    the ``percentile``-th percentile of all maps (single-band images and the reference itself get an
+    empty panel there).
+    Crops keep the stretch of the whole image; colour images share the stretch of ``stretch_key``
+    (default: the first colour image), so colour differences between columns are real."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    names = list(images)
+    colour = [k for k in names if np.ndim(images[k]) == 3]
+    ref_img = images[stretch_key or colour[0]] if colour else None
+    views = {k: rgb_quicklook(v, rgb, reference=ref_img if np.ndim(v) == 3 else None) for k, v in images.items()}
+    n_rows = 1 + len(windows) + (reference is not None)
+    fig, axes = plt.subplots(n_rows, len(names), figsize=(panel_size * len(names) + (1.0 if reference is not None else 0),
+                                                          panel_size * n_rows + 0.3),
+                             squeeze=False, layout="constrained", dpi=100)
+    frame = ["yellow", "cyan", "magenta", "orange"]
+    for j, name in enumerate(names):
+        view, cmap = views[name], ("gray" if views[name].ndim == 2 else None)
+        axes[0, j].imshow(view, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+        axes[0, j].set_title(name, fontsize=10)
+        for i, (r, c, s) in enumerate(windows):
+            col = frame[i % len(frame)]
+            axes[0, j].add_patch(Rectangle((c - 0.5, r - 0.5), s, s, fill=False, edgecolor=col, linewidth=1.2))
+            axes[0, j].text(c + 1, r + 1, str(i + 1), color=col, fontsize=8, va="top")
+            axes[1 + i, j].imshow(view[r:r + s, c:c + s], cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+            axes[1 + i, j].set_title(f"{name}, window {i + 1} ({s}×{s})", fontsize=8)
+            for side in axes[1 + i, j].spines.values():
+                side.set_edgecolor(col)
+                side.set_linewidth(2)
+    if reference is not None:
+        maps = {k: sam_map(images[k], reference) for k in colour if images[k] is not reference}
+        vmax = float(np.percentile(np.concatenate([m.ravel() for m in maps.values()]), percentile)) if maps else 1.0
+        im = None
+        for j, name in enumerate(names):
+            ax = axes[-1, j]
+            if name not in maps:
+                ax.set_axis_off()
+                continue
+            im = ax.imshow(maps[name], cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+            ax.set_title(f"{name}: SAM vs reference", fontsize=8)
+        if im is not None:
+            fig.colorbar(im, ax=axes[-1].tolist(), shrink=0.8, extend="max",
+                         label=f"spectral angle (°)\ncapped at the {percentile:g}th pct.")
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
