@@ -404,9 +404,15 @@ def coregistration_figure(ms_lr: np.ndarray, pan: np.ndarray, sensor, *, search:
     ax.set_ylabel("row shift (PAN px)", fontsize=8)
     ax.set_title("chosen shifts", fontsize=9)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     for extra in axes.flat[B + 1:]:
         extra.set_axis_off()
+    # The legend goes into a spare panel when there is one: outside its axes it would widen one column
+    # of the constrained layout and leave a gap in the other row.
+    spare = axes.flat[B + 1:]
+    if len(spare):
+        spare[0].legend(*ax.get_legend_handles_labels(), fontsize=7, loc="center left", frameon=False)
+    else:
+        ax.legend(fontsize=6, loc="best", frameon=False)
     fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, location="right",
                  extend="min", label=f"score − band's best\n(capped at the {percentile:g}th pct.)")
     fig.suptitle("co-registration: mean local correlation of each EXP band with the shifted PAN", fontsize=10)
