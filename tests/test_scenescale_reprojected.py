@@ -131,11 +131,19 @@ def test_blockwise_shifts_equal_in_memory_on_misregistered_ms(tmp_path, shift):
         assert np.abs(ref).max() > 0
 
 
-def test_blockwise_reprojected_on_the_wv3_sample(scene_file, tmp_path):
-    """The WV3 example (CLIPPAN_DATA; a generated stand-in without it), sampled co-registration above 256²."""
+@pytest.mark.parametrize("relative,sensor,size", [("zpnn_wv3/WV3_example.mat", "wv3", None),
+                                                   ("pnn_grip_unina/imgWV2.mat", "wv2", 512)])
+def test_blockwise_reprojected_on_the_real_samples(scene_file, tmp_path, relative, sensor, size):
+    """The WV3 example (128², exact search, half-pixel shifts) and the WV2 scene's top-left 512² (sampled
+    search) from CLIPPAN_DATA; the generated stand-ins without it."""
     from clippan_kit.io import load_scene
 
-    scene = load_scene(scene_file("zpnn_wv3/WV3_example.mat"), sensor="wv3")
-    files = _files(tmp_path, scene.replace(reference=None), fuse(scene, "gsa"))
-    got, ref = _compare(*files, "wv3", 256)
+    scene = load_scene(scene_file(relative), sensor=sensor).replace(reference=None)
+    if size is not None and scene.shape[0] > size:
+        scene = scene.crop(0, 0, size, size)
+    files = _files(tmp_path, scene, fuse(scene, "gsa"))
+    ctx, shifts, _ = _blockwise_shifts(files[0], files[1], sensor, 256)
+    assert ctx.exact == (scene.pan.size <= coreg.EXACT_SEARCH_PIXELS)  # the WV2 crop: sampled (stand-in: exact)
+    np.testing.assert_array_equal(shifts, coreg.coregister(scene.ms, scene.pan, scene.sensor))
+    got, ref = _compare(*files, sensor, 256)
     assert set(R_METRICS) <= set(got)
