@@ -9,6 +9,9 @@
    LocalCluster of 2 single-threaded worker processes (``workers=2``).
 3. Side by side, the in-memory path (``load_geotiff_pair`` + ``classical.fuse`` + ``write_geotiff``) on a
    smaller scene (``--inmem-size``), to compare seconds per megapixel.
+4. With ``--evaluate METHOD``: :func:`clippan_kit.scenescale.evaluate_blockwise` (every block-wise
+   full-resolution index, the reprojected R-* included) of that method's block-wise fusion of the scene
+   (fused once into the cache, not timed).
 
 Each measurement runs in a fresh child process; peak RSS is the largest *sum* of resident set sizes over
 that child and all its descendants (the Dask worker processes), sampled every 0.1 s from
@@ -18,7 +21,7 @@ tree really occupies. CPU s is user + system time of the tree.
 
 Usage:
     python benchmarks/bench_scenescale.py [--size 16384] [--inmem-size 4096] [--methods exp,mtf-glp-hpm-r]
-        [--workers 1,2] [--cache DIR] [--results benchmarks/results/scenescale.md]
+        [--workers 1,2] [--evaluate exp] [--cache DIR] [--results benchmarks/results/scenescale.md]
 """
 from __future__ import annotations
 
@@ -133,6 +136,11 @@ def _child(job: dict, queue) -> None:
 
         scene = load_geotiff_pair(job["pan"], job["ms"], SENSOR)
         write_geotiff(job["out"], fuse(scene, job["method"]), scene)
+    elif job["kind"] == "evaluate":
+        from clippan_kit.scenescale import evaluate_blockwise
+
+        evaluate_blockwise(job["fused"], job["ms"], job["pan"], sensor=SENSOR, chunks=job["chunks"],
+                           workers=job["workers"], progress=False)
     else:
         method = job["method"]
         if method == "lambda_pnn":
@@ -188,6 +196,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--chunks", type=int, default=1024)
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("CLIPPAN_CACHE", Path.home() / ".cache" / "clippan-kit")) / "bench_scenescale")
+    ap.add_argument("--evaluate", metavar="METHOD", help="also time evaluate_blockwise of METHOD's block-wise fusion")
     ap.add_argument("--results", type=Path)
     args = ap.parse_args(argv)
 
@@ -203,7 +212,7 @@ def main(argv=None) -> int:
     print("\n".join(lines), flush=True)
     out = args.cache / "out.tif"
     rows = []
-    for method in args.methods.split(","):
+    for method in [m for m in args.methods.split(",") if m]:
         if method in args.inmem_methods.split(","):
             m = measure(dict(kind="inmem", method=method, pan=str(small[0]), ms=str(small[1]), out=str(out), threads=1))
             rows.append(_row(method, "in-memory", args.inmem_size, 1, m))
@@ -213,6 +222,17 @@ def main(argv=None) -> int:
                        workers=None if w == 1 else w, threads=1)
             m = measure(job)
             rows.append(_row(method, "block-wise", args.size, w, m))
+            print(rows[-1], flush=True)
+    if args.evaluate:
+        from clippan_kit.scenescale import fuse_blockwise
+
+        fused = args.cache / f"fused_{args.evaluate}_{args.size}.tif"
+        if not fused.exists():
+            fuse_blockwise(big[1], big[0], args.evaluate, fused, sensor=SENSOR, chunks=args.chunks, progress=False)
+        for w in (int(v) for v in args.workers.split(",")):
+            job = dict(kind="evaluate", fused=str(fused), pan=str(big[0]), ms=str(big[1]), out=str(out),
+                       chunks=args.chunks, workers=None if w == 1 else w, threads=1)
+            rows.append(_row(f"evaluate ({args.evaluate} fused)", "block-wise", args.size, w, measure(job)))
             print(rows[-1], flush=True)
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ import torch
 
 from ._common import as_batch, quantize, strip_rows, symmetric_pad, to_dn, warn_if_not_dn
 
-__all__ = ["q2n", "q2n_torch", "q2n_map_torch", "onion_multiply", "CONVENTIONS"]
+__all__ = ["q2n", "q2n_torch", "q2n_map_torch", "q2n_padding", "onion_multiply", "CONVENTIONS"]
 
 CONVENTIONS = ("toolbox", "fr", "pancollection", "float")
 _EPS_STD = float(np.finfo(float).eps)  # toolbox norm_blocco replaces a zero std with eps
@@ -126,6 +126,22 @@ def _block_quality(ref: torch.Tensor, fus: torch.Tensor, ddof: int) -> torch.Ten
     return torch.sqrt((q**2).sum(-1))
 
 
+def q2n_padding(H: int, W: int, *, block_size: int = 32, shift: int | None = None,
+                pad: str = "symmetric") -> tuple[int, int, bool]:
+    """(rows, cols, padded): how many rows/cols :func:`q2n_map_torch` mirrors at the bottom/right of an
+    (H, W) image before cutting its blocks, and whether it padded (which decides the ``"fr"`` quantisation)."""
+    shift = block_size if shift is None else shift
+    bs_h, bs_w = min(block_size, H), min(block_size, W)
+    est_h = (ceil(H / shift) - 1) * shift + bs_h - H if bs_h == block_size else 0
+    est_w = (ceil(W / shift) - 1) * shift + bs_w - W if bs_w == block_size else 0
+    padded = est_h != 0 or est_w != 0
+    if pad == "reflect":
+        padded = est_h != 0 and est_w != 0  # the λ-PNN port pads only when both sizes need it
+        if not padded:
+            est_h = est_w = 0
+    return est_h, est_w, padded
+
+
 def q2n_map_torch(
     fused: torch.Tensor,
     reference: torch.Tensor,
@@ -147,17 +163,11 @@ def q2n_map_torch(
         raise ValueError(f"image {H}x{W} too small for Q2n")
     bs_h, bs_w = min(block_size, H), min(block_size, W)  # an image smaller than a block is one block
     steps_h, steps_w = ceil(H / shift), ceil(W / shift)
-    est_h = (steps_h - 1) * shift + bs_h - H if bs_h == block_size else 0
-    est_w = (steps_w - 1) * shift + bs_w - W if bs_w == block_size else 0
     if bs_h < block_size:
         steps_h = 1
     if bs_w < block_size:
         steps_w = 1
-    padded = est_h != 0 or est_w != 0
-    if pad == "reflect":
-        padded = est_h != 0 and est_w != 0  # the λ-PNN port pads only when both sizes need it
-        if not padded:
-            est_h = est_w = 0
+    est_h, est_w, padded = q2n_padding(H, W, block_size=block_size, shift=shift, pad=pad)
     fused = symmetric_pad(fused, est_h, est_w, pad)
     reference = symmetric_pad(reference, est_h, est_w, pad)
     quantize_now = quantize_mode is not None and (padded or not quantize_only_if_padded)

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from ._common import as_batch, block_sums, box_sum, symmetric_pad
 
 __all__ = [
-    "q_index", "q_index_torch", "uiqi_map_torch", "sam", "sam_torch", "ergas", "ergas_torch",
+    "q_index", "q_index_torch", "uiqi_map_torch", "sam", "sam_torch", "sam_angles", "sam_from_sums", "ergas",
+    "ergas_torch", "ergas_from_means",
     "psnr", "mpsnr", "psnr_torch", "ssim", "ssim_torch", "scc", "scc_torch",
 ]
 
@@ -91,14 +92,24 @@ def sam_torch(fused, reference, *, eps: float = 0.0) -> torch.Tensor:
     away from identical spectra (acos' slope is infinite at angle 0; ``eps`` > 0 clamps the cosine to
     ``1 - eps`` for training).
     """
-    f, r = _pair(fused, reference)
+    angle, valid = sam_angles(*_pair(fused, reference), eps=eps)
+    return sam_from_sums(angle.sum((-1, -2)), valid.sum((-1, -2)))
+
+
+def sam_angles(f: torch.Tensor, r: torch.Tensor, *, eps: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel spectral angles (radians, 0 where either spectrum is zero) and the mask of pixels that count:
+    (N, B, H, W) x2 -> (N, H, W) x2. Sums of both over any partition give :func:`sam_from_sums` its inputs."""
     dot = (f * r).sum(1)
     norm = torch.sqrt((f * f).sum(1) * (r * r).sum(1))
     valid = norm > 0
     cos = torch.where(valid, dot / torch.where(valid, norm, torch.ones_like(norm)), torch.ones_like(norm))
     angle = torch.acos(cos.clamp(-1.0, 1.0 - eps))
-    angle = torch.where(valid, angle, torch.zeros_like(angle))
-    return torch.rad2deg(angle.sum((-1, -2)) / valid.sum((-1, -2)).clamp(min=1))
+    return torch.where(valid, angle, torch.zeros_like(angle)), valid
+
+
+def sam_from_sums(angle_sum: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """SAM in degrees from the sum of the :func:`sam_angles` angles and the number of pixels that count."""
+    return torch.rad2deg(angle_sum / count.clamp(min=1))
 
 
 def sam(fused, reference) -> float:
@@ -110,9 +121,12 @@ def sam(fused, reference) -> float:
 def ergas_torch(fused, reference, ratio: float) -> torch.Tensor:
     """ERGAS = 100/ratio * sqrt(mean_b(MSE_b / mean_b(ref)^2)) (toolbox ``ERGAS.m``): (N, B, H, W) x2 -> (N,)."""
     f, r = _pair(fused, reference)
-    mse = ((f - r) ** 2).mean((-1, -2))
-    mu2 = r.mean((-1, -2)) ** 2
-    return 100.0 / ratio * torch.sqrt((mse / mu2).mean(-1))
+    return ergas_from_means(((f - r) ** 2).mean((-1, -2)), r.mean((-1, -2)), ratio)
+
+
+def ergas_from_means(mse: torch.Tensor, ref_mean: torch.Tensor, ratio: float) -> torch.Tensor:
+    """ERGAS from the per-band MSE and reference means (..., B) -> (...,) (so sums over blocks can feed it)."""
+    return 100.0 / ratio * torch.sqrt((mse / ref_mean ** 2).mean(-1))
 
 
 def ergas(fused, reference, ratio: float) -> float:

@@ -71,24 +71,36 @@ def _half_variants(pan_lp: torch.Tensor, pad: int, dtype=torch.float64) -> dict:
 def _peer_scores_exact(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int, w: int, crop: int) -> torch.Tensor:
     """The released code's score of every candidate (m, q): mean over all pixels of the local correlation
     map between each EXP band and the filtered PAN shifted by (m/2, q/2). (2s+1, 2s+1, B) float64."""
-    from ..metrics._common import box_sum, window_sum
-
     H, W = pan_lp.shape
     x = ms_exp[:, crop:H - crop, crop:W - crop].double()
+    k = search // 2 + 1
+    return peer_exact_scores(x, _half_variants(pan_lp, k), (k + crop, k + crop), search, w)
+
+
+@torch.no_grad()
+def peer_exact_scores(x: torch.Tensor, padded: dict, offset: tuple[int, int], search: int, w: int,
+                      keep: tuple[slice, slice] | None = None) -> torch.Tensor:
+    """Exact candidate scores on a region: x (B, h, w) EXP on the scored region (zero outside it, as the
+    released code's cropped image), ``padded`` the zero-padded half-pixel variants of the filtered PAN
+    (:func:`_half_variants`), the PAN of candidate (m, q) at region pixel (i, j) being
+    ``padded[(m % 2, q % 2)][offset[0] + i - m//2, offset[1] + j - q//2]``. ``keep=None``: the mean of each
+    correlation map (the whole-image score); ``keep=(rows, cols)``: its sum over those region pixels (the
+    block-wise search of :mod:`clippan_kit.scenescale.metrics` adds these over a partition). (2s+1, 2s+1, B)."""
+    from ..metrics._common import window_sum
+
     h, wd = x.shape[-2:]
     xc = x - window_sum(x, w) / (4.0 * w * w)
     a = window_sum(xc * xc, w).clamp_(min=_EPS).rsqrt_()  # 1/sqrt(s_xx); eps as their xcorr_torch
-    k = search // 2 + 1
-    padded = _half_variants(pan_lp, k)
     n = 2 * search + 1
     out = torch.empty(n, n, x.shape[0], dtype=torch.float64)
     for i, m in enumerate(range(-search, search + 1)):
         for j, q in enumerate(range(-search, search + 1)):
-            r0, c0 = k + crop - m // 2, k + crop - q // 2  # out(i) = p(i - m/2): a slice of the padded image
+            r0, c0 = offset[0] - m // 2, offset[1] - q // 2  # out(i) = p(i - m/2): a slice of the padded image
             y = padded[(m % 2, q % 2)][r0:r0 + h, c0:c0 + wd]
             yc = y - window_sum(y, w) / (4.0 * w * w)
             e = window_sum(yc * yc, w).clamp_(min=_EPS).rsqrt_()
-            out[i, j] = (window_sum(xc * yc, w) * a * e).mean((-1, -2))
+            corr = window_sum(xc * yc, w) * a * e
+            out[i, j] = corr.mean((-1, -2)) if keep is None else corr[..., keep[0], keep[1]].sum((-1, -2))
     return out
 
 
@@ -105,24 +117,51 @@ def _peer_scores_sampled(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int
     stride² x shifts per block), so the 81 candidates cost four matmuls instead of 81 passes over the
     image. float32: the smallest score gap between candidates we met (1.6e-4) is far above its rounding.
     """
+    H, W = pan_lp.shape
+    grid = sampled_grid(H - 2 * crop, W - 2 * crop, search, w, stride)
+    if grid is None:
+        return _peer_scores_exact(ms_exp, pan_lp, search, w, crop)
+    sums = peer_sampled_sums(ms_exp, _half_variants(pan_lp, 0, torch.float32), search, w, crop, stride)
+    return sampled_scores(sums, grid[0] * grid[1], search)
+
+
+def sampled_grid(h: int, wd: int, search: int, w: int, stride: int = 4) -> tuple[int, int] | None:
+    """(nu, nv) window centres of the sampled search on an (h, wd) cropped image, None when it falls back to
+    the exact search. Centre (u, v) is cropped-image pixel (2g + stride u, 2g + stride v), g = w - 1."""
+    s, t, g = stride, search // 2, w - 1
+    nu, nv = len(range(2 * g, h - 2 * w, s)), len(range(2 * g, wd - 2 * w, s))
+    if nu < 1 or nv < 1 or 2 * w % s or g < t:
+        return None
+    return nu, nv
+
+
+@torch.no_grad()
+def peer_sampled_sums(ms_exp: torch.Tensor, halves: dict, search: int, w: int, crop: int,
+                      stride: int = 4) -> dict:
+    """Per half-pixel variant key, the (B, L*L) float64 sums over the sampled centres of an image (see
+    :func:`_peer_scores_sampled`) of every integer lag's correlation; L = 2 (search // 2) + 1.
+
+    ``ms_exp`` (B, H, W) EXP and ``halves`` the four float32 half-pixel variants (H, W) of the filtered PAN
+    (:func:`_half_variants` with no padding) of the same image; :func:`sampled_grid` must not be None for it.
+    Every summand depends only on pixels of the image interior, so sub-images whose centres tile a scene's
+    centre grid give sums that add up to the scene's (the block-wise search of :mod:`clippan_kit.scenescale`).
+    """
     from ..metrics._common import box_sum, window_sum
 
-    H, W = pan_lp.shape
+    H, W = ms_exp.shape[-2:]
     x = ms_exp[:, crop:H - crop, crop:W - crop].float()
     B, h, wd = x.shape
     s = stride
     t = search // 2  # integer shifts d = -t .. t
     L = 2 * t + 1
     g = w - 1  # first pixel whose own local-mean window is inside the image
-    nu, nv = len(range(2 * g, h - 2 * w, s)), len(range(2 * g, wd - 2 * w, s))  # centres i = 2g + s u
+    nu, nv = sampled_grid(h, wd, search, w, stride)  # centres i = 2g + s u
     nbh, nbw = nu + 2 * w // s - 1, nv + 2 * w // s - 1  # blocks from row g: window of centre u = blocks u..u+2w/s-1
-    if nu < 1 or nv < 1 or 2 * w % s or g < t:
-        return _peer_scores_exact(ms_exp, pan_lp, search, w, crop)
     xc = x - window_sum(x, w) / (4.0 * w * w)
     a = window_sum(xc * xc, w).clamp_(min=_EPS).rsqrt_()[:, 2 * g::s, 2 * g::s][:, :nu, :nv]  # (B, nu, nv)
     k = 2 * w // s  # blocks per window side
     variants = []
-    for key, y in _half_variants(pan_lp, 0, torch.float32).items():
+    for key, y in halves.items():
         yc = (y - window_sum(y, w) / (4.0 * w * w))[crop:crop + h, crop:crop + wd]
         e = window_sum(yc * yc, w).clamp_(min=_EPS).rsqrt_()  # 1/sqrt(s_yy), exact at interior pixels
         ec = torch.stack([e[2 * g - dr::s, 2 * g - dc::s][:nu, :nv] for dr in range(t, -t - 1, -1)
@@ -152,16 +191,30 @@ def _peer_scores_sampled(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int
                 S = box_sum(blocks.permute(2, 0, 1), k)[:, :c1 - c0].reshape(B, L * L, c1 - c0, nv)  # window sums
                 S.mul_(v["ec"][None, :, c0:c1])
                 v["sum"] += torch.einsum("blp,bp->bl", S.flatten(2), a[:, c0:c1].flatten(1)).double()
+    return {v["key"]: v["sum"] for v in variants}
+
+
+def sampled_scores(sums: dict, count: int, search: int) -> torch.Tensor:
+    """(2s+1, 2s+1, B) candidate scores from the sampled sums (:func:`peer_sampled_sums`) over ``count`` centres."""
+    t = search // 2
+    L = 2 * t + 1
+    B = next(iter(sums.values())).shape[0]
     n = 2 * search + 1
     out = torch.empty(n, n, B, dtype=torch.float64)
-    for v in variants:
-        fr, fc = v["key"]
-        sc = v["sum"].view(B, L, L) / (nu * nv)
+    for (fr, fc), total in sums.items():
+        sc = total.view(B, L, L) / count
         for i, m in enumerate(range(-search, search + 1)):
             for j, q in enumerate(range(-search, search + 1)):
                 if m % 2 == fr and q % 2 == fc:
                     out[i, j] = sc[:, t - m // 2, t - q // 2]
     return out
+
+
+def best_shifts(scores: torch.Tensor, search: int) -> np.ndarray:
+    """(B, 2) int64 shifts of the best candidate per band (first maximum in row-major order) of (2s+1, 2s+1, B) scores."""
+    n = scores.shape[0]
+    best = scores.reshape(n * n, -1).argmax(0)
+    return np.stack([(best // n).numpy() - search, (best % n).numpy() - search], -1).astype(np.int64)
 
 
 # Scenes up to this many PAN pixels are searched exactly (81 full passes cost < 1 s there).
@@ -200,9 +253,7 @@ def coregister(ms_lr, pan, sensor, *, method: str = "peer", ms_exp=None, search:
     if exact is None:
         exact = P.numel() <= EXACT_SEARCH_PIXELS
     scores = (_peer_scores_exact if exact else _peer_scores_sampled)(exp, pan_lp, search, semi_width, crop)
-    n = scores.shape[0]
-    best = scores.reshape(n * n, -1).argmax(0)  # first maximum in row-major order
-    return np.stack([(best // n).numpy() - search, (best % n).numpy() - search], -1).astype(np.int64)
+    return best_shifts(scores, search)
 
 
 class CoRegistration(Operator):

@@ -14,9 +14,14 @@ whole-image ones (:func:`clippan_kit.metrics.full_resolution_metrics`) to float 
 Every image term is computed per window with the exact halos of :mod:`clippan_kit.scenescale.blocks`
 (EXP: circular 12 MS pixels; MTF filter of F: replicated 20 PAN pixels; MATLAB ``imresize``: mirrored
 2 MS pixels; D_ρ's local correlation: 2 ceil(r/2) PAN pixels clipped at the scene border, where the whole
-image pads with zeros). Not yet block-wise: the reprojected R-Q2n, R-Q, R-SAM, R-ERGAS (their per-band
-co-registration phase is a global estimate, itself a sum of per-block correlation maps, then a sliding-window
-Q with mirrored borders at MS scale).
+image pads with zeros).
+
+The reprojected R-Q2n, R-Q, R-SAM, R-ERGAS (Scarpa & Ciotola, "peer" co-registration) take two passes
+(:mod:`clippan_kit.scenescale.reprojected`): pass 1 adds the windows' shares of the 81 co-registration
+candidates' scores (sums of local correlation maps) into the global per-band shifts; pass 2, with the
+shifts, reprojects each window (MTF filter -> sub-pixel shift -> decimation, exact halos) and adds its Q2n
+block qualities (32² MS-pixel blocks, so window edges lie on multiples of 32 x ratio PAN pixels), the Q of
+the sliding windows starting in it, its SAM angles and its per-band ERGAS sums, along with the sums above.
 """
 from __future__ import annotations
 
@@ -37,10 +42,11 @@ from .blocks import MTF_HALO, BlockReader, Window, clamp, wrap, _runs
 from .engine import executor
 from .fuse import DEFAULT_BLOCK, ordered, prepare_reader
 from .lazy import FileWindow, LazyPair, open_pair, open_raster
+from .reprojected import R_METRICS, CoregPass, ReprojectedPart, reprojected_from_sums, shifts_from_parts
 
 __all__ = ["evaluate_blockwise", "BLOCKWISE_METRICS"]
 
-BLOCKWISE_METRICS = ("D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR", "D_rho")
+BLOCKWISE_METRICS = ("D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR", "D_rho", *R_METRICS)
 Q_BLOCK = 32  # the toolbox's block side (PAN pixels)
 
 
@@ -54,8 +60,9 @@ def _mirror(start: int, stop: int, n: int) -> np.ndarray:
 class _Eval:
     """Per-window sums of block qualities (picklable context of the evaluation tasks)."""
 
-    def __init__(self, reader: BlockReader, fused: FileWindow, fill_fused: np.ndarray):
+    def __init__(self, reader: BlockReader, fused: FileWindow, fill_fused: np.ndarray, shifts: np.ndarray):
         self.rd, self.fused, self.fill_fused = reader, fused, fill_fused
+        self.reprojected = ReprojectedPart(reader, shifts)
 
     def fused_at(self, rows, cols) -> np.ndarray:
         f = self.fused.read(rows, cols).astype(np.float64)
@@ -111,10 +118,15 @@ class _Eval:
             ds_high=(_block_q(tf, T(pan), Q_BLOCK)[0] * nb).numpy(),
             ds_low=(_block_q(te, T(self.pan_lr_up(win)), Q_BLOCK)[0] * nb).numpy(),
             q2n=float(qmap.sum()),
+            reprojected=self.reprojected(win, self.fused_at),
         )
 
 
 def _eval_task(ctx: _Eval, win: Window) -> dict:
+    return ctx(win)
+
+
+def _coreg_task(ctx: CoregPass, win: Window):
     return ctx(win)
 
 
@@ -128,6 +140,11 @@ def indices_from_sums(parts: list[dict]) -> dict[str, float]:
     drho = sum(p["rho_sum"] for p in parts) / sum(p["rho_n"] for p in parts)
     return {"D_lambda": dl, "D_s": ds, "QNR": (1 - dl) * (1 - ds), "D_lambda_K": dlk, "HQNR": (1 - dlk) * (1 - ds),
             "D_rho": drho}
+
+
+def indices_from_parts(parts: list[dict], ratio: int) -> dict[str, float]:
+    """All :data:`BLOCKWISE_METRICS` from the per-window results of :class:`_Eval`."""
+    return {**indices_from_sums(parts), **reprojected_from_sums([p["reprojected"] for p in parts], ratio)}
 
 
 def evaluate_blockwise(
@@ -153,7 +170,7 @@ def evaluate_blockwise(
     Args:
         fused_path: fused (B, H, W) GeoTIFF on the pair's PAN grid (e.g. from :func:`fuse_blockwise`).
         ms_path, pan_path, sensor, bands, max_value: the pair, as :func:`fuse_blockwise`.
-        chunks: evaluation window side in PAN pixels, rounded down to a multiple of 32 and the ratio.
+        chunks: evaluation window side in PAN pixels, rounded down to a multiple of 32 x ratio.
         workers, scheduler: as :func:`fuse_blockwise`.
     """
     pair = ms_path if isinstance(ms_path, LazyPair) else open_pair(pan_path, ms_path, sensor, bands=bands,
@@ -166,12 +183,15 @@ def evaluate_blockwise(
     h, w = H - H % Q_BLOCK, W - W % Q_BLOCK
     if (h, w) != (H, W):
         pair = pair.crop(h, w)
-    unit = int(np.lcm(Q_BLOCK, pair.ratio))
+    unit = Q_BLOCK * pair.ratio  # the R-indices' 32² blocks are at MS scale
     block = max(unit, int(chunks or DEFAULT_BLOCK) // unit * unit)
     windows = [Window(y, min(y + block, h), x, min(x + block, w)) for y in range(0, h, block) for x in range(0, w, block)]
     with executor(workers, scheduler) as ex:
         reader = prepare_reader(pair, windows, ex, progress)
+        coreg = CoregPass(reader)
+        shifts = shifts_from_parts(coreg, ordered(ex.map(_coreg_task, coreg, windows, desc="co-registration",
+                                                         progress=progress), windows))
         fill = np.asarray(reader.fill.ms if reader.fill is not None else np.zeros(pair.n_bands))
-        ctx = _Eval(reader, FileWindow(str(fused_path), 0, 0), fill)
+        ctx = _Eval(reader, FileWindow(str(fused_path), 0, 0), fill, shifts)
         parts = ordered(ex.map(_eval_task, ctx, windows, desc="full-resolution indices", progress=progress), windows)
-    return indices_from_sums(parts)
+    return indices_from_parts(parts, pair.ratio)
