@@ -362,13 +362,13 @@ def coregistration_figure(ms_lr: np.ndarray, pan: np.ndarray, sensor, *, search:
     import torch
 
     from .physics import interp23tap, mtf_filter
-    from .physics.coregistration import _peer_scores_exact  # the one implementation of the search's scores
+    from .physics.coregistration import coregistration_scores  # the one implementation of the search's scores
 
     r = sensor.ratio
     m = torch.as_tensor(np.asarray(ms_lr, np.float64))
     p = torch.as_tensor(np.asarray(pan, np.float64)).reshape(m.shape[-2] * r, m.shape[-1] * r)
     pan_lp = mtf_filter(p, sensor.gnyq_pan, r, convention="lambda-pnn-pan")
-    scores = _peer_scores_exact(interp23tap(m, r), pan_lp, search, semi_width, crop).numpy()  # (n, n, B)
+    scores = coregistration_scores(interp23tap(m, r), pan_lp, search, semi_width, crop).numpy()  # (n, n, B)
     n, B = scores.shape[0], scores.shape[-1]
     best = scores.reshape(n * n, B).argmax(0)  # first maximum in row-major order, as coregister
     shifts = np.stack([best // n - search, best % n - search], -1).astype(np.int64)

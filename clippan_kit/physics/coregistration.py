@@ -36,7 +36,8 @@ from .interpolation import half_pixel_shift, interp23tap
 from .mtf import mtf_filter
 from .reprojection import phases_to_shifts
 
-__all__ = ["coregister", "coregistration_phases", "CoRegistration", "COREGISTRATION_METHODS"]
+__all__ = ["coregister", "coregistration_phases", "coregistration_scores", "half_variants", "CoRegistration",
+           "COREGISTRATION_METHODS"]
 
 COREGISTRATION_METHODS = ("peer", "phase")
 _EPS = 1e-20
@@ -59,7 +60,7 @@ def coregistration_phases(ms_lr, pan, gnyq_first: float, ratio: int) -> tuple[np
     return (best // ratio).numpy(), (best % ratio).numpy()
 
 
-def _half_variants(pan_lp: torch.Tensor, pad: int, dtype=torch.float64) -> dict:
+def half_variants(pan_lp: torch.Tensor, pad: int, dtype=torch.float64) -> dict:
     """The filtered PAN (H, W) and its three half-pixel shifts (S, E, SE), zero-padded by ``pad``."""
     p = pan_lp.to(dtype)[None]
     half = {(0, 0): p, (1, 0): half_pixel_shift(p, -2)}
@@ -68,13 +69,13 @@ def _half_variants(pan_lp: torch.Tensor, pad: int, dtype=torch.float64) -> dict:
 
 
 @torch.no_grad()
-def _peer_scores_exact(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int, w: int, crop: int) -> torch.Tensor:
+def coregistration_scores(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int, w: int, crop: int) -> torch.Tensor:
     """The released code's score of every candidate (m, q): mean over all pixels of the local correlation
     map between each EXP band and the filtered PAN shifted by (m/2, q/2). (2s+1, 2s+1, B) float64."""
     H, W = pan_lp.shape
     x = ms_exp[:, crop:H - crop, crop:W - crop].double()
     k = search // 2 + 1
-    return peer_exact_scores(x, _half_variants(pan_lp, k), (k + crop, k + crop), search, w)
+    return peer_exact_scores(x, half_variants(pan_lp, k), (k + crop, k + crop), search, w)
 
 
 @torch.no_grad()
@@ -82,7 +83,7 @@ def peer_exact_scores(x: torch.Tensor, padded: dict, offset: tuple[int, int], se
                       keep: tuple[slice, slice] | None = None) -> torch.Tensor:
     """Exact candidate scores on a region: x (B, h, w) EXP on the scored region (zero outside it, as the
     released code's cropped image), ``padded`` the zero-padded half-pixel variants of the filtered PAN
-    (:func:`_half_variants`), the PAN of candidate (m, q) at region pixel (i, j) being
+    (:func:`half_variants`), the PAN of candidate (m, q) at region pixel (i, j) being
     ``padded[(m % 2, q % 2)][offset[0] + i - m//2, offset[1] + j - q//2]``. ``keep=None``: the mean of each
     correlation map (the whole-image score); ``keep=(rows, cols)``: its sum over those region pixels (the
     block-wise search of :mod:`clippan_kit.scenescale.metrics` adds these over a partition). (2s+1, 2s+1, B)."""
@@ -120,8 +121,8 @@ def _peer_scores_sampled(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int
     H, W = pan_lp.shape
     grid = sampled_grid(H - 2 * crop, W - 2 * crop, search, w, stride)
     if grid is None:
-        return _peer_scores_exact(ms_exp, pan_lp, search, w, crop)
-    sums = peer_sampled_sums(ms_exp, _half_variants(pan_lp, 0, torch.float32), search, w, crop, stride)
+        return coregistration_scores(ms_exp, pan_lp, search, w, crop)
+    sums = peer_sampled_sums(ms_exp, half_variants(pan_lp, 0, torch.float32), search, w, crop, stride)
     return sampled_scores(sums, grid[0] * grid[1], search)
 
 
@@ -142,7 +143,7 @@ def peer_sampled_sums(ms_exp: torch.Tensor, halves: dict, search: int, w: int, c
     :func:`_peer_scores_sampled`) of every integer lag's correlation; L = 2 (search // 2) + 1.
 
     ``ms_exp`` (B, H, W) EXP and ``halves`` the four float32 half-pixel variants (H, W) of the filtered PAN
-    (:func:`_half_variants` with no padding) of the same image; :func:`sampled_grid` must not be None for it.
+    (:func:`half_variants` with no padding) of the same image; :func:`sampled_grid` must not be None for it.
     Every summand depends only on pixels of the image interior, so sub-images whose centres tile a scene's
     centre grid give sums that add up to the scene's (the block-wise search of :mod:`clippan_kit.scenescale`).
     """
@@ -252,7 +253,7 @@ def coregister(ms_lr, pan, sensor, *, method: str = "peer", ms_exp=None, search:
     pan_lp = mtf_filter(P, sensor.gnyq_pan, r, convention="lambda-pnn-pan")
     if exact is None:
         exact = P.numel() <= EXACT_SEARCH_PIXELS
-    scores = (_peer_scores_exact if exact else _peer_scores_sampled)(exp, pan_lp, search, semi_width, crop)
+    scores = (coregistration_scores if exact else _peer_scores_sampled)(exp, pan_lp, search, semi_width, crop)
     return best_shifts(scores, search)
 
 

@@ -78,7 +78,7 @@ class CoregPass:
         return _as_t(up[:, y0 - hull.y0:y1 - hull.y0, x0 - hull.x0:x1 - hull.x0])
 
     def halves_at(self, y0: int, y1: int, x0: int, x1: int, pad: int, dtype) -> tuple[dict, int, int]:
-        """The half-pixel variants of the MTF-filtered PAN (:func:`coreg._half_variants`) on the region plus
+        """The half-pixel variants of the MTF-filtered PAN (:func:`coreg.half_variants`) on the region plus
         ``search/2 + 6`` pixels (clipped at the scene border, where the whole image's zero borders are), and
         the scene row/col of their first sample (before ``pad``)."""
         rd, s, p = self.rd, self.rd.pair.sensor, MTF_HALO
@@ -86,7 +86,7 @@ class CoregPass:
         e0, e1, f0, f1 = max(0, y0 - k), min(rd.H, y1 + k), max(0, x0 - k), min(rd.W, x1 + k)
         pan = rd.pan(clamp(e0 - p, e1 + p, rd.H), clamp(f0 - p, f1 + p, rd.W))
         low = mtf_filter(pan, s.gnyq_pan, rd.r, convention="lambda-pnn-pan")[p:p + e1 - e0, p:p + f1 - f0]
-        return coreg._half_variants(_as_t(low), pad, dtype), e0, f0
+        return coreg.half_variants(_as_t(low), pad, dtype), e0, f0
 
     # -------------------------------------------------------------- the two searches
     def exact_part(self, win: Window):
