@@ -28,7 +28,7 @@ import torch.nn as nn
 
 from .scene import Scene
 
-__all__ = ["TutorialConfig", "STORED", "QUICK", "StoredRun", "tutorial_scenes", "run_key", "code_version", "scene_identity",
+__all__ = ["TutorialConfig", "STORED", "SYNTHETIC", "QUICK", "stored_config", "StoredRun", "tutorial_scenes", "run_key", "code_version", "scene_identity",
            "run_rows", "fused_images", "ablation", "ABLATION",
            "stored_run", "build_run", "NETWORKS", "FR_KEYS"]
 
@@ -79,6 +79,9 @@ class TutorialConfig:
 #: the stored run of the notebooks
 STORED = TutorialConfig()
 #: the notebooks' "quick" run next to it (what a few dozen iterations give)
+#: the stored run on the built-in synthetic scene (no real data: CI's second pass), shorter
+SYNTHETIC = dataclasses.replace(STORED, sample="synthetic", supervisor_steps=40, teacher_iterations=100,
+                                unsup_iterations=100, clippan_iterations=60)
 QUICK = dataclasses.replace(STORED, supervisor_steps=30, teacher_iterations=25, teacher_tile=32,
                             unsup_iterations=40, clippan_iterations=40)
 
@@ -107,6 +110,11 @@ class StoredRun:
     manifest: dict[str, Any]
     trained: bool = False
     history: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+
+def stored_config(sample: str) -> TutorialConfig:
+    """The stored recipe for ``sample``: :data:`SYNTHETIC` for ``"synthetic"``, else :data:`STORED` on it."""
+    return SYNTHETIC if sample == "synthetic" else dataclasses.replace(STORED, sample=sample)
 
 
 def tutorial_scenes(config: TutorialConfig = STORED) -> tuple[Scene, Scene]:
@@ -269,7 +277,7 @@ def _complete(folder: Path, key: str) -> bool:
 
 
 def stored_run(scene_or_sample: str | Scene | None = None, retrain: bool = False,
-               progress: bool | Callable[[str], None] = True, *, config: TutorialConfig = STORED,
+               progress: bool | Callable[[str], None] = True, *, config: TutorialConfig | None = None,
                cache: str | Path | None = None, device: str | None = None) -> StoredRun:
     """The tutorial's stored run: loaded from the cache when there, else trained and saved there.
 
@@ -278,7 +286,7 @@ def stored_run(scene_or_sample: str | Scene | None = None, retrain: bool = False
             or a :class:`Scene` (then the supervisor, teacher and networks all train on it as is).
         retrain: train again even when the cache holds the run (the folder is replaced).
         progress: print one line per stage (True), nothing (False), or ``callback(message)``.
-        config: the recipe (default :data:`STORED`). cache: folder holding ``tutorial/``; default
+        config: the recipe (default :func:`stored_config` of the sample). cache: folder holding ``tutorial/``; default
             :func:`clippan_kit.config.cache_dir` (``CLIPPAN_CACHE``).
 
     Returns:
@@ -287,9 +295,11 @@ def stored_run(scene_or_sample: str | Scene | None = None, retrain: bool = False
     from .config import cache_dir
 
     if isinstance(scene_or_sample, Scene):
+        config = config or STORED
         scenes = (scene_or_sample, scene_or_sample)
     else:
-        config = dataclasses.replace(config, sample=scene_or_sample or config.sample)
+        sample = scene_or_sample or (config.sample if config is not None else STORED.sample)
+        config = dataclasses.replace(config, sample=sample) if config is not None else stored_config(sample)
         scenes = tutorial_scenes(config)
     key = run_key(config, *scenes)
     folder = Path(cache) if cache is not None else cache_dir()
