@@ -80,8 +80,8 @@ class TutorialConfig:
 STORED = TutorialConfig()
 #: the notebooks' "quick" run next to it (what a few dozen iterations give)
 #: the stored run on the built-in synthetic scene (no real data: CI's second pass), shorter
-SYNTHETIC = dataclasses.replace(STORED, sample="synthetic", supervisor_steps=40, teacher_iterations=100,
-                                unsup_iterations=100, clippan_iterations=60)
+SYNTHETIC = dataclasses.replace(STORED, sample="synthetic", supervisor_steps=40, teacher_iterations=150,
+                                unsup_iterations=120, clippan_iterations=60)
 QUICK = dataclasses.replace(STORED, supervisor_steps=30, teacher_iterations=25, teacher_tile=32,
                             unsup_iterations=40, clippan_iterations=40)
 
