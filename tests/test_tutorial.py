@@ -98,3 +98,15 @@ def test_a_changed_recipe_trains_into_its_own_folder(built):
     other = stored_run(None, config=dataclasses.replace(TINY, unsup_iterations=3), cache=cache, progress=False,
                        device="cpu")
     assert other.trained and len(calls) == 2 and other.folder != first.folder and first.folder.is_dir()
+
+
+def test_the_command_reports_bad_options_in_one_line(capsys, monkeypatch, tmp_path):
+    from clippan_kit.cli import main
+
+    assert main(["tutorial-checkpoints", "--sample", "synthetic", "--scene", "x.mat"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["clippan tutorial-checkpoints: error: give either --sample or a scene (--scene, or --ms/--pan), not both"]
+    monkeypatch.setenv("CLIPPAN_DATA", str(tmp_path / "absent"))
+    assert main(["tutorial-checkpoints", "--sample", "wv2", "--cache", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs the real-data folder" in err[0]
