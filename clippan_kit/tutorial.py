@@ -1,4 +1,4 @@
-"""The tutorial's stored run (notebooks 3-6): one Stage I supervisor, one SHIP teacher, λ-PNN trained with
+"""The tutorial's stored run (notebooks 3, 5 and 6): one Stage I supervisor, one SHIP teacher, λ-PNN trained with
 L_unsup and λ-PNN-C trained with CLIPPan (L_unsup + L_ship + L_d), built once into the cache and reused.
 
 The recipe is data (:class:`TutorialConfig`); :func:`stored_run` loads the four checkpoints from
