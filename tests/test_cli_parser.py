@@ -5,7 +5,8 @@ import pytest
 
 from clippan_kit.cli import COMMAND_MODULES, build_parser
 
-COMMANDS = {"fuse", "evaluate", "demo", "sensors", "train", "train-teacher", "train-supervisor", "evaluate-supervisor"}
+COMMANDS = {"fuse", "evaluate", "demo", "sensors", "train", "train-teacher", "train-supervisor", "evaluate-supervisor",
+            "tutorial-checkpoints"}
 
 
 def _subparsers(parser):
@@ -37,7 +38,7 @@ def test_one_vocabulary_across_commands():
     for name in training:
         assert shared <= options[name], name
     scene = {"--scene", "--ms", "--pan", "--sensor", "--bands", "--index"}
-    for name in ("fuse", "evaluate", *training, "evaluate-supervisor"):
+    for name in ("fuse", "evaluate", *training, "evaluate-supervisor", "tutorial-checkpoints"):
         assert scene <= options[name], name
     assert {"--method", "--checkpoint", "--epochs"} <= options["fuse"] & options["evaluate"]
 
@@ -63,3 +64,10 @@ def test_stage1_output_paths_put_the_log_beside_the_checkpoint(tmp_path):
 
     assert output_paths(tmp_path / "sup.pt") == (tmp_path / "sup.pt", tmp_path / "sup.loss.csv")
     assert output_paths(tmp_path / "run") == (tmp_path / "run" / "supervisor.pt", tmp_path / "run" / "loss.csv")
+
+
+def test_tutorial_checkpoints_options():
+    args = build_parser().parse_args(["tutorial-checkpoints", "--sample", "synthetic", "--retrain", "--quiet"])
+    assert (args.sample, args.retrain, args.quiet, args.scene) == ("synthetic", True, True, None)
+    args = build_parser().parse_args(["tutorial-checkpoints"])
+    assert (args.sample, args.retrain) == (None, False)

@@ -4,7 +4,8 @@ Commands, by module (an explicit list, :data:`COMMAND_MODULES`; a module that fa
 
 * :mod:`.scene_commands`: ``fuse``, ``evaluate``, ``demo``, ``sensors``;
 * :mod:`.training`: ``train``, ``train-teacher`` (Stage II, λ-PNN pretraining);
-* :mod:`.supervisor`: ``train-supervisor``, ``evaluate-supervisor`` (CLIPPan Stage I).
+* :mod:`.supervisor`: ``train-supervisor``, ``evaluate-supervisor`` (CLIPPan Stage I);
+* :mod:`.tutorial`: ``tutorial-checkpoints`` (the notebooks' stored run, built once into the cache).
 
 Every option of every command is in one vocabulary (:mod:`.options`). Every command reports errors as one
 readable line on stderr and exits non-zero, with no traceback (``--debug`` shows it) and no output file
@@ -19,14 +20,14 @@ import warnings
 from typing import Sequence
 
 from ..errors import UsageError
-from . import scene_commands, supervisor, training
+from . import scene_commands, supervisor, training, tutorial
 from .options import add_scene_options, load_scene_from_args, parse_bands
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES", "CLIError", "UsageError", "add_scene_options",
            "load_scene_from_args", "parse_bands"]
 
 #: Modules whose ``register(subparsers)`` adds their commands, in help order.
-COMMAND_MODULES = (scene_commands, training, supervisor)
+COMMAND_MODULES = (scene_commands, training, supervisor, tutorial)
 
 CLIError = UsageError  # the former name of the command line's error
 
