@@ -37,7 +37,7 @@ NETWORKS = {"λ-PNN": "lambda_pnn.pt", "λ-PNN-C": "lambda_pnn_c.pt"}
 #: full-resolution indices in the manifest (clippan_kit.metrics.full_resolution_metrics keys)
 FR_KEYS = ("D_lambda", "D_s", "QNR", "HQNR", "D_rho", "R_Q2n")
 # Source that decides what a run trains: any edit here changes the key (code_version).
-# (and the source of build_run and _headline below: how this module trains and scores a run)
+# (and the source of build_run, _headline and _scores below: how this module trains and scores a run)
 _CODE = ("engine", "train", "supervisor", "losses", "models", "physics", "classical", "metrics", "checkpoints.py",
          "repro.py", "infer.py")
 
@@ -152,7 +152,8 @@ def code_version() -> str:
         for f in files:
             h.update(str(f.relative_to(root)).encode())
             h.update(f.read_bytes())
-    h.update(inspect.getsource(build_run).encode() + inspect.getsource(_headline).encode())
+    h.update(inspect.getsource(build_run).encode() + inspect.getsource(_headline).encode()
+             + inspect.getsource(_scores).encode())
     return f"{__version__}+torch{torch.__version__}+{h.hexdigest()[:16]}"
 
 
@@ -169,23 +170,32 @@ def _say(progress: bool | Callable[[str], None]) -> Callable[[str], None]:
     return print if progress else (lambda message: None)
 
 
+def _scores(scene: Scene, run: Callable[[Scene], np.ndarray], small: Scene | None = None,
+            full_resolution: bool = True) -> dict[str, float]:
+    """One table row of a method ``run(scene) -> fused``: the Wald-protocol Q2n (``"Q2n (RR)"``; ``small``: the
+    reduced scene when already made) and, unless ``full_resolution`` is False, :data:`FR_KEYS` on ``scene``."""
+    from .metrics.suite import evaluate_reduced, full_resolution_metrics
+
+    row = {"Q2n (RR)": float(evaluate_reduced(scene, run, small)["Q2n"])}
+    if full_resolution:
+        fr = full_resolution_metrics(run(scene), scene)
+        row.update({k: float(fr[k]) for k in FR_KEYS})
+    return row
+
+
 def _headline(scene: Scene, teacher: nn.Module, models: dict[str, nn.Module]) -> dict[str, dict[str, float]]:
     """Full-resolution indices (:data:`FR_KEYS`) of EXP and each network on ``scene``, and the Wald-protocol
     Q2n (``"Q2n (RR)"``) of EXP, the teacher and each network."""
     from .classical import fuse
     from .infer import fuse_scene
-    from .metrics.suite import evaluate_reduced, full_resolution_metrics, wald_reduced
+    from .metrics.suite import wald_reduced
 
     small = wald_reduced(scene)
     nets = {"EXP": None, "SHIP teacher": teacher, **models}
     out: dict[str, dict[str, float]] = {}
     for name, net in nets.items():
         run = (lambda s: fuse(s, "exp")) if net is None else (lambda s, n=net: fuse_scene(n, s, progress=False))
-        row = {"Q2n (RR)": evaluate_reduced(scene, run, small)["Q2n"]}
-        if name != "SHIP teacher":
-            fr = full_resolution_metrics(run(scene), scene)
-            row.update({k: float(fr[k]) for k in FR_KEYS})
-        out[name] = row
+        out[name] = _scores(scene, run, small, full_resolution=name != "SHIP teacher")
     return out
 
 
@@ -320,15 +330,12 @@ def run_rows(runs: dict[str, StoredRun], classical: tuple[str, ...] = ("mtf-glp-
     teacher and :data:`NETWORKS`. Every row has :data:`FR_KEYS` and ``"Q2n (RR)"`` (NaN where not measured:
     the teacher is scored at reduced resolution only)."""
     from .classical import METHODS, fuse
-    from .metrics.suite import evaluate_reduced, full_resolution_metrics
 
     keys = (*FR_KEYS, "Q2n (RR)")
     first = next(iter(runs.values()))
     rows = {"EXP": first.manifest["metrics"]["EXP"]}
     for name in classical:
-        fr = full_resolution_metrics(fuse(first.scene, name), first.scene)
-        rows[METHODS[name].title] = {**{k: fr[k] for k in FR_KEYS},
-                                     "Q2n (RR)": evaluate_reduced(first.scene, lambda s: fuse(s, name))["Q2n"]}
+        rows[METHODS[name].title] = _scores(first.scene, lambda s, n=name: fuse(s, n))
     for run_name, run in runs.items():
         rows.update({f"{run_name} {k}": v for k, v in run.manifest["metrics"].items() if k != "EXP"})
     return {name: {k: float(row.get(k, float("nan"))) for k in keys} for name, row in rows.items()}

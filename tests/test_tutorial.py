@@ -110,3 +110,19 @@ def test_the_command_reports_bad_options_in_one_line(capsys, monkeypatch, tmp_pa
     assert main(["tutorial-checkpoints", "--sample", "wv2", "--cache", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs the real-data folder" in err[0]
+
+
+def test_run_rows_give_the_manifest_rows_and_score_classical_methods_now(tmp_path):
+    """The notebooks' table: EXP and the networks straight from the manifest, a classical method scored on
+    the run's scene with the same indices (its full-resolution values equal full_resolution_metrics)."""
+    from clippan_kit.classical import fuse
+    from clippan_kit.metrics import full_resolution_metrics
+
+    run = stored_run(None, config=TINY, cache=tmp_path, progress=False, device="cpu")
+    rows = tutorial.run_rows({"stored": run}, classical=("bdsd",))
+    assert list(rows) == ["EXP", "BDSD-PC", "stored SHIP teacher", *(f"stored {k}" for k in NETWORKS)]
+    assert rows["EXP"]["D_rho"] == pytest.approx(run.manifest["metrics"]["EXP"]["D_rho"], abs=0)
+    assert np.isnan(rows["stored SHIP teacher"]["D_rho"]) and 0 < rows["stored SHIP teacher"]["Q2n (RR)"] <= 1
+    expected = full_resolution_metrics(fuse(run.scene, "bdsd"), run.scene)
+    assert rows["BDSD-PC"]["D_rho"] == pytest.approx(float(expected["D_rho"]), abs=1e-12)
+    assert 0 < rows["BDSD-PC"]["Q2n (RR)"] <= 1
