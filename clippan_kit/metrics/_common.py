@@ -9,9 +9,9 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..physics._dispatch import as_batch, as_pan_batch  # the one shape normaliser, shared with the physics operators
+from ..physics.windows import box_sum, window_sum  # window sums, shared with the co-registration search
 
 __all__ = ["as_batch", "as_pan_batch", "box_sum", "window_sum", "blocks", "block_sums", "strip_rows", "quantize", "to_dn",
            "dn_bits", "symmetric_pad", "cut_border"]
@@ -20,35 +20,6 @@ __all__ = ["as_batch", "as_pan_batch", "box_sum", "window_sum", "blocks", "block
 # float64) their temporaries stay in cache and are recycled by the allocator instead of being mapped and
 # zeroed afresh each time (5-8x faster than whole-image passes on the 1280² 8-band WV2 scene, same sums).
 STRIP_ELEMENTS = 1 << 19
-
-
-
-def box_sum(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Sums of x (..., H, W) over every ``size`` x ``size`` window inside the image ('valid').
-
-    Separable: small windows add ``size`` shifted slices per axis; large ones difference a 1-D
-    cumulative sum per axis (float64 keeps the differences exact to ~1e-13 relative on 11-bit data).
-    Returns (..., H - size + 1, W - size + 1); entry [i, j] sums x[i:i+size, j:j+size].
-    """
-    return _box_sum_1d(_box_sum_1d(x, size, -1), size, -2)
-
-
-def window_sum(t: torch.Tensor, w: int) -> torch.Tensor:
-    """Sums over the 2w x 2w window of rows i-w+1 .. i+w (zero outside), same size as t (local correlation)."""
-    return box_sum(F.pad(t, (w, w, w, w)), 2 * w)[..., 1:, 1:]
-
-
-def _box_sum_1d(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
-    n = x.shape[dim] - size + 1
-    if size <= 8:
-        out = x.narrow(dim, 0, n) + x.narrow(dim, 1, n)
-        for k in range(2, size):
-            out += x.narrow(dim, k, n)  # in place: one output buffer, no temporaries
-        return out
-    c = x.cumsum(dim)  # out[i] = c[i + size - 1] - c[i - 1], out[0] = c[size - 1]
-    out = c.narrow(dim, size - 1, n).clone()
-    out.narrow(dim, 1, n - 1).sub_(c.narrow(dim, 0, n - 1))
-    return out
 
 
 def blocks(x: torch.Tensor, size: int) -> torch.Tensor:

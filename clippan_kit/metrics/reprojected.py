@@ -32,38 +32,13 @@ import torch
 
 from ..scene import Scene
 from ..physics import coregister, coregistration_phases, reproject_ms, shift_decimate
-from ._common import as_batch, as_pan_batch, cut_border, dn_bits, strip_rows, window_sum
+from ..physics.windows import local_correlation_torch  # shared with the co-registration search
+from ._common import as_batch, as_pan_batch, cut_border, dn_bits, strip_rows
 from .q2n import q2n
 from .reduced import ergas_torch, q_index_torch, sam_torch
 
 __all__ = ["local_correlation_torch", "d_rho_torch", "d_rho", "coregistration_shifts", "scene_shifts", "reproject",
            "reprojected_metrics"]
-
-_EPS = 1e-20
-
-
-def local_correlation_torch(x: torch.Tensor, y: torch.Tensor, half_width: int, *,
-                            clip_covariance: bool = False) -> torch.Tensor:
-    """Local correlation map of x (..., H, W) with y (broadcastable), windows 2w x 2w, same size out.
-
-    Output pixel (i, j) uses rows i-w+1 .. i+w and the same columns, zero outside the image.
-    ``clip_covariance=True`` clips the covariance sums below at 1e-20 as the authors' NumPy tool does
-    (anti-correlation reads as 0); False keeps the sign, as their torch ``xcorr_torch`` (λ-PNN, D_ρ).
-    """
-    w = int(half_width)
-
-    def wsum(t):
-        return window_sum(t, w)
-
-    area = 4.0 * w * w
-    xc = x - wsum(x) / area
-    yc = y - wsum(y) / area
-    sxy = wsum(xc * yc)
-    if clip_covariance:
-        sxy = sxy.clamp(min=_EPS)
-    sxx = wsum(xc * xc).clamp(min=_EPS)
-    syy = wsum(yc * yc).clamp(min=_EPS)
-    return sxy / (torch.sqrt(sxx * syy) + _EPS)
 
 
 def d_rho_torch(fused, pan, *, ratio: int) -> torch.Tensor:

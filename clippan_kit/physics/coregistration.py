@@ -19,9 +19,8 @@ Two estimators, both returning integer shifts (r, c) per band in half-PAN-pixel 
   clipped at 1e-20) with the LR MS; phase p is the even shift ``r = 2 (ratio//2 - p)``. Kept for the
   published values of that tool (R-Q2n 0.956255 of EXP on the WV2 scene).
 
-The candidates are scored with the local correlation of D_ρ and its window sums, which belong to the
-metrics (:mod:`clippan_kit.metrics.reprojected`, :func:`clippan_kit.metrics._common.window_sum`); they are
-imported when a search runs, since :mod:`clippan_kit.metrics` itself imports the physics operators.
+The candidates are scored with the local correlation of D_ρ and its window sums
+(:mod:`clippan_kit.physics.windows`, which the metrics use too).
 :class:`CoRegistration` wraps :func:`coregister` as an operator.
 """
 from __future__ import annotations
@@ -35,6 +34,7 @@ from .base import Operator
 from .interpolation import half_pixel_shift, interp23tap
 from .mtf import mtf_filter
 from .reprojection import phases_to_shifts
+from .windows import box_sum, local_correlation_torch, window_sum
 
 __all__ = ["coregister", "coregistration_phases", "coregistration_scores", "half_variants", "CoRegistration",
            "COREGISTRATION_METHODS"]
@@ -49,8 +49,6 @@ def coregistration_phases(ms_lr, pan, gnyq_first: float, ratio: int) -> tuple[np
 
     ms_lr (B, h, w) or (1, B, h, w); pan (H, W). Returns two int arrays of length B.
     """
-    from ..metrics.reprojected import local_correlation_torch
-
     m = as_batch(ms_lr, "MS")[0]
     p = mtf_filter(as_pan_batch(pan).to(m.dtype), [gnyq_first], ratio, convention="lambda-pnn")[0, 0]
     phases = p.unfold(0, ratio, ratio).unfold(1, ratio, ratio)  # (h, w, r, r): phase (i, j) at [..., i, j]
@@ -87,8 +85,6 @@ def peer_exact_scores(x: torch.Tensor, padded: dict, offset: tuple[int, int], se
     ``padded[(m % 2, q % 2)][offset[0] + i - m//2, offset[1] + j - q//2]``. ``keep=None``: the mean of each
     correlation map (the whole-image score); ``keep=(rows, cols)``: its sum over those region pixels (the
     block-wise search of :mod:`clippan_kit.scenescale.metrics` adds these over a partition). (2s+1, 2s+1, B)."""
-    from ..metrics._common import window_sum
-
     h, wd = x.shape[-2:]
     xc = x - window_sum(x, w) / (4.0 * w * w)
     a = window_sum(xc * xc, w).clamp_(min=_EPS).rsqrt_()  # 1/sqrt(s_xx); eps as their xcorr_torch
@@ -147,8 +143,6 @@ def peer_sampled_sums(ms_exp: torch.Tensor, halves: dict, search: int, w: int, c
     Every summand depends only on pixels of the image interior, so sub-images whose centres tile a scene's
     centre grid give sums that add up to the scene's (the block-wise search of :mod:`clippan_kit.scenescale`).
     """
-    from ..metrics._common import box_sum, window_sum
-
     H, W = ms_exp.shape[-2:]
     x = ms_exp[:, crop:H - crop, crop:W - crop].float()
     B, h, wd = x.shape
