@@ -309,11 +309,14 @@ def textured_window(pan: np.ndarray, size: int, margin: int | None = None) -> tu
 # ----------------------------------------------------------------------------- λ-PNN / JESSE (notebook 7)
 def sam_map(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Per-pixel spectral angle (degrees, 0..180) between ``image`` and ``reference``, both (B, H, W):
-    (H, W) float64 (0 where either spectrum is zero)."""
-    x, ref = np.asarray(image, np.float64), np.asarray(reference, np.float64)
-    dot = (x * ref).sum(0)
-    norm = np.linalg.norm(x, axis=0) * np.linalg.norm(ref, axis=0)
-    return np.degrees(np.arccos(np.clip(dot / np.maximum(norm, 1e-12), -1, 1)))
+    (H, W) float64 (0 where either spectrum is zero), the per-pixel angles of the SAM metric
+    (:func:`clippan_kit.metrics.reduced.sam_angles`)."""
+    import torch
+
+    from .metrics.reduced import sam_angles
+
+    x, ref = (torch.from_numpy(np.asarray(a, np.float64))[None] for a in (image, reference))
+    return np.degrees(sam_angles(x, ref)[0][0].numpy())
 
 
 def textured_windows(pan: np.ndarray, size: int, n: int, margin: int | None = None) -> list[tuple[int, int, int]]:
@@ -362,16 +365,16 @@ def coregistration_figure(ms_lr: np.ndarray, pan: np.ndarray, sensor, *, search:
     import torch
 
     from .physics import interp23tap, mtf_filter
-    from .physics.coregistration import coregistration_scores  # the one implementation of the search's scores
+    from .physics.coregistration import best_shifts, coregistration_scores  # the search's one implementation
 
     r = sensor.ratio
     m = torch.as_tensor(np.asarray(ms_lr, np.float64))
     p = torch.as_tensor(np.asarray(pan, np.float64)).reshape(m.shape[-2] * r, m.shape[-1] * r)
     pan_lp = mtf_filter(p, sensor.gnyq_pan, r, convention="lambda-pnn-pan")
-    scores = coregistration_scores(interp23tap(m, r), pan_lp, search, semi_width, crop).numpy()  # (n, n, B)
+    found = coregistration_scores(interp23tap(m, r), pan_lp, search, semi_width, crop)  # (n, n, B)
+    shifts = best_shifts(found, search)  # as coregister picks them
+    scores = found.numpy()
     n, B = scores.shape[0], scores.shape[-1]
-    best = scores.reshape(n * n, B).argmax(0)  # first maximum in row-major order, as coregister
-    shifts = np.stack([best // n - search, best % n - search], -1).astype(np.int64)
     drop = scores - scores.reshape(n * n, B).max(0)  # 0 at each band's best shift
     vmin = float(np.percentile(drop, percentile))
     cols = min(B + 1, 5)

@@ -116,3 +116,4 @@ def test_sam_map_values():
     x = np.stack([np.ones((2, 2)), np.ones((2, 2))])
     np.testing.assert_allclose(sam_map(x, ref), 45.0)
     np.testing.assert_allclose(sam_map(3 * ref, ref), 0.0, atol=1e-6)
+    np.testing.assert_array_equal(sam_map(x, np.zeros_like(x)), 0.0)  # a zero spectrum has no angle: 0, as SAM
