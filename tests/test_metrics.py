@@ -270,3 +270,33 @@ def test_toolbox_indices_quantise_at_the_files_bit_depth():
     from clippan_kit.metrics import d_s, hqnr
 
     assert hqnr(fused, scene) == pytest.approx((1 - at_8_bits) * (1 - d_s(fused, scene)), abs=1e-12)
+
+
+def test_scene_terms_are_computed_once_per_scene(monkeypatch):
+    """The co-registration and the EXP terms of D_λ and D_s depend on the scene only: a second fused image of
+    the scene reuses them and scores exactly as with a cold memo; a scene with one pixel changed, another
+    sensor or a cleared memo computes them again."""
+    from clippan_kit.metrics import clear_scene_memo, reprojected
+
+    calls = []
+    real = reprojected.coregister
+    monkeypatch.setattr(reprojected, "coregister", lambda *a, **k: calls.append(1) or real(*a, **k))
+    clear_scene_memo()
+    ms = _smooth_image(4, 32, seed=2).astype(np.float32)
+    pan = np.asarray(interp23tap(ms.astype(np.float64), 4)).mean(0).astype(np.float32)
+    scene = Scene(pan=pan, ms=ms, sensor=get_sensor("ikonos"))
+    fused = [np.asarray(interp23tap(ms.astype(np.float64), 4)), np.repeat(pan[None].astype(np.float64), 4, 0)]
+    first, second = (full_resolution_metrics(f, scene) for f in fused)
+    assert len(calls) == 1 and first["D_rho"] != second["D_rho"] and first["D_s"] != second["D_s"]
+    clear_scene_memo()
+    assert full_resolution_metrics(fused[1], scene) == second and len(calls) == 2
+    shifts = scene_shifts(scene)
+    shifts[:] = 99  # a copy: the kept shifts are not edited through it
+    assert len(calls) == 2 and (scene_shifts(scene) != 99).all()
+    edited = scene.replace(pan=pan.copy())
+    edited.pan[3, 5] += 1.0
+    scene_shifts(edited)
+    scene_shifts(scene.replace(sensor=get_sensor("qb")))
+    assert len(calls) == 4
+    clear_scene_memo()
+    assert np.array_equal(scene_shifts(scene), real(ms, pan, scene.sensor)) and len(calls) == 5

@@ -14,6 +14,7 @@ from clippan_kit.physics import (MTF, Chain, CoRegistration, Decimation, Imresiz
                                  Interp23Tap, Operator, Reprojection, SpectralResponse, WaldProtocol, decimate,
                                  mtf_filter, mtf_kernel, pan_weights, phases_to_shifts)
 from clippan_kit import wald
+from clippan_kit.physics import mtf
 
 WV2 = get_sensor("wv2")
 SHIFTS = np.array([[1, -1], [0, 2], [3, 0], [0, 0], [-2, 1], [1, 1], [0, -3], [2, 2]])  # half-PAN-pixel units
@@ -224,3 +225,48 @@ def test_chain_applies_in_order_and_composes_shapes():
     x = _smooth((2, 8, 8))
     assert chain.output_shape(x.shape) == (2, 8, 8) and chain.linear
     assert np.array_equal(chain(x), ImresizeDown(4)(Interp23Tap(4)(x)))
+
+
+def test_sampled_search_scores_are_the_exact_correlations_at_its_centres():
+    """The sampled co-registration search (block products through a grouped convolution) gives, for every
+    candidate, the released code's correlation summed over its window centres: the exact search's map
+    (float64, 81 full passes) summed over the same centres."""
+    from clippan_kit.physics import coregistration as co
+
+    rng = np.random.default_rng(3)
+    B, H, W, search, w, crop, s = 3, 120, 92, 4, 8, 3, 4
+    exp = torch.from_numpy(_smooth((B, H, W), seed=4) + rng.normal(0, 0.5, (B, H, W)))
+    pan_lp = torch.roll(exp.mean(0), (1, -2), (0, 1)) + torch.from_numpy(rng.normal(0, 0.5, (H, W)))
+    nu, nv = co.sampled_grid(H - 2 * crop, W - 2 * crop, search, w, s)
+    assert nu + 2 * w // s - 1 > 16  # block rows: more than one chunk, so the carried rows are exercised
+    sampled = co.sampled_scores(co.peer_sampled_sums(exp, co.half_variants(pan_lp, 0, torch.float32), search, w, crop, s),
+                                1, search)
+    g, k = w - 1, search // 2 + 1
+    centres = (slice(2 * g, 2 * g + s * nu, s), slice(2 * g, 2 * g + s * nv, s))
+    exact = co.peer_exact_scores(exp[:, crop:H - crop, crop:W - crop].double(), co.half_variants(pan_lp, k),
+                                 (k + crop, k + crop), search, w, keep=centres)
+    assert sampled.shape == exact.shape == (2 * search + 1, 2 * search + 1, B)
+    assert torch.allclose(sampled, exact, rtol=1e-4, atol=1e-4 * nu * nv)
+    assert exact.abs().max() > 0.1 * nu * nv  # the test image correlates: the comparison is not of zeros
+
+
+def test_mtf_filters_share_one_transform_and_equal_separate_filters():
+    x = torch.from_numpy(_smooth((2, 8, 40, 44)))
+    gains = WV2.gnyq_ms
+    both = mtf.mtf_filters(x, gains, 4, ("toolbox", "lambda-pnn"))
+    for y, convention in zip(both, ("toolbox", "lambda-pnn")):
+        assert torch.equal(y, mtf_filter(x, gains, 4, convention=convention))
+    assert not torch.allclose(both[0], both[1])  # the two kernel designs differ
+    with pytest.raises(ValueError, match="convention"):
+        mtf.mtf_filters(x, gains, 4, ("toolbox", "gaussian"))
+
+
+def test_box_sum_on_other_dimensions_equals_box_sum_on_the_last_two():
+    from clippan_kit.physics.windows import box_sum
+
+    x = torch.from_numpy(np.random.default_rng(1).normal(size=(2, 20, 30, 3)))
+    for size in (4, 12):  # the slice-adding and the cumulative-sum paths
+        moved = box_sum(x, size, dims=(1, 2))
+        assert moved.shape == (2, 20 - size + 1, 30 - size + 1, 3)
+        assert torch.allclose(moved, box_sum(x.permute(0, 3, 1, 2), size).permute(0, 2, 3, 1), atol=1e-12)
+        assert float(moved[1, 2, 5, 1]) == pytest.approx(float(x[1, 2:2 + size, 5:5 + size, 1].sum()), abs=1e-12)

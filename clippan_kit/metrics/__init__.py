@@ -18,6 +18,7 @@ from .qnr import d_lambda, d_lambda_k, d_lambda_k_torch, d_lambda_torch, d_s, d_
 from .reduced import (ergas, ergas_torch, mpsnr, psnr, psnr_torch, q_index, q_index_torch, sam, sam_torch, scc,
                       scc_torch, ssim, ssim_torch)
 from .reprojected import coregistration_shifts, scene_shifts, d_rho, d_rho_torch, local_correlation_torch, reproject, reprojected_metrics
+from .memo import clear_scene_memo
 from .suite import evaluate_fused, evaluate_reduced, full_resolution_metrics, validation_metrics, wald_reduced
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
     "q2n", "q2n_torch", "q_index", "q_index_torch", "sam", "sam_torch", "ergas", "ergas_torch", "psnr", "mpsnr",
     "psnr_torch", "ssim", "ssim_torch", "scc", "scc_torch", "d_lambda", "d_lambda_torch", "d_s", "d_s_torch", "qnr",
     "d_lambda_k", "d_lambda_k_torch", "hqnr", "d_rho", "d_rho_torch", "local_correlation_torch",
-    "coregister", "coregistration_shifts", "scene_shifts", "reproject", "reprojected_metrics", "reduced_resolution_metrics",
+    "coregister", "coregistration_shifts", "scene_shifts", "clear_scene_memo", "reproject", "reprojected_metrics", "reduced_resolution_metrics",
     "full_resolution_metrics",
 ]
 

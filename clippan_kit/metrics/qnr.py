@@ -31,7 +31,8 @@ from .q2n import q2n, q2n_torch
 from .reduced import uiqi_from_sums, uiqi_map_torch
 
 __all__ = [
-    "d_lambda", "d_lambda_torch", "d_s", "d_s_torch", "qnr", "d_lambda_k", "d_lambda_k_torch", "hqnr",
+    "d_lambda", "d_lambda_torch", "d_lambda_reference", "d_s", "d_s_torch", "d_s_reference", "qnr", "d_lambda_k",
+    "d_lambda_k_torch", "hqnr",
 ]
 
 
@@ -74,14 +75,35 @@ def _check_blocks(shape, block: int) -> None:
 
 
 # ----------------------------------------------------------------------------- D_lambda
+def d_lambda_reference(ms_exp, *, block_size: int = 32) -> torch.Tensor:
+    """The scene's own term of D_λ ("expanded" domain): mean block Q of every band pair i < j of EXP,
+    (N, B, H, W) -> (N, B(B-1)/2). It does not depend on the fused image (the metric suite keeps it per scene)."""
+    e = as_batch(ms_exp, "EXP")
+    _check_blocks(e.shape, block_size)
+    return _pairwise_q(e, block_size)
+
+
+def d_s_reference(ms_exp, pan, *, ratio: int, block_size: int = 32) -> torch.Tensor:
+    """The scene's own term of D_s ("expanded" domain): block Q of each EXP band with the PAN degraded
+    (``imresize`` by 1/ratio) and re-expanded (23-tap), (N, B, H, W), (N, 1, H, W) -> (N, B)."""
+    e = as_batch(ms_exp, "EXP")
+    P = as_pan_batch(pan).to(e.dtype)
+    _check_blocks(e.shape, block_size)
+    return _block_q(e, interp23tap(imresize_down(P, ratio), ratio), block_size)
+
+
 def d_lambda_torch(fused, ms_lr, *, ratio: int, block_size: int = 32, p: float = 1.0,
-                   domain: str = "expanded", ms_exp=None) -> torch.Tensor:
-    """D_λ of QNR: (N, B, H, W) fused, (N, B, h, w) LR MS -> (N,). See module docstring for ``domain``."""
+                   domain: str = "expanded", ms_exp=None, q_ref=None) -> torch.Tensor:
+    """D_λ of QNR: (N, B, H, W) fused, (N, B, h, w) LR MS -> (N,). See module docstring for ``domain``.
+
+    ``q_ref``: :func:`d_lambda_reference` of the scene when already computed ("expanded" domain)."""
     f, m = as_batch(fused, "fused"), as_batch(ms_lr, "MS").to(as_batch(fused).dtype)
     if domain == "expanded":
         _check_blocks(f.shape, block_size)
-        ref = interp23tap(m, ratio) if ms_exp is None else as_batch(ms_exp).to(f.dtype)
-        q_ref, q_fus = _pairwise_q(ref, block_size), _pairwise_q(f, block_size)
+        if q_ref is None:
+            ref = interp23tap(m, ratio) if ms_exp is None else as_batch(ms_exp).to(f.dtype)
+            q_ref = d_lambda_reference(ref, block_size=block_size)
+        q_fus = _pairwise_q(f, block_size)
     elif domain == "original":
         small = block_size // ratio
         _check_blocks(f.shape, block_size)
@@ -99,18 +121,20 @@ def d_lambda(fused, scene: Scene, *, block_size: int = 32, p: float = 1.0, domai
 
 # ----------------------------------------------------------------------------- D_s
 def d_s_torch(fused, ms_lr, pan, *, ratio: int, block_size: int = 32, q: float = 1.0,
-              domain: str = "expanded", ms_exp=None) -> torch.Tensor:
-    """D_s of QNR: fused (N, B, H, W), LR MS (N, B, h, w), PAN (N, 1, H, W) -> (N,)."""
+              domain: str = "expanded", ms_exp=None, q_low=None) -> torch.Tensor:
+    """D_s of QNR: fused (N, B, H, W), LR MS (N, B, h, w), PAN (N, 1, H, W) -> (N,).
+
+    ``q_low``: :func:`d_s_reference` of the scene when already computed ("expanded" domain)."""
     f = as_batch(fused, "fused")
     m, P = as_batch(ms_lr, "MS").to(f.dtype), as_pan_batch(pan).to(f.dtype)
     _check_blocks(f.shape, block_size)
     q_high = _block_q(f, P, block_size)
-    pan_lr = imresize_down(P, ratio)
     if domain == "expanded":
-        ref = interp23tap(m, ratio) if ms_exp is None else as_batch(ms_exp).to(f.dtype)
-        q_low = _block_q(ref, interp23tap(pan_lr, ratio), block_size)
+        if q_low is None:
+            ref = interp23tap(m, ratio) if ms_exp is None else as_batch(ms_exp).to(f.dtype)
+            q_low = d_s_reference(ref, P, ratio=ratio, block_size=block_size)
     elif domain == "original":
-        q_low = _block_q(m, pan_lr, block_size // ratio)
+        q_low = _block_q(m, imresize_down(P, ratio), block_size // ratio)
     else:
         raise ValueError(f"domain must be 'expanded' or 'original', got {domain!r}")
     return ((q_high - q_low).abs() ** q).mean(-1) ** (1.0 / q)

@@ -34,11 +34,12 @@ from ..scene import Scene
 from ..physics import coregister, coregistration_phases, reproject_ms, shift_decimate
 from ..physics.windows import local_correlation_torch  # shared with the co-registration search
 from ._common import as_batch, as_pan_batch, cut_border, dn_bits, strip_rows
+from .memo import scene_memo
 from .q2n import q2n
 from .reduced import ergas_torch, q_index_torch, sam_torch
 
-__all__ = ["local_correlation_torch", "d_rho_torch", "d_rho", "coregistration_shifts", "scene_shifts", "reproject",
-           "reprojected_metrics"]
+__all__ = ["local_correlation_torch", "d_rho_torch", "d_rho", "coregistration_shifts", "scene_shifts",
+           "reproject", "reprojected_metrics"]
 
 
 def d_rho_torch(fused, pan, *, ratio: int) -> torch.Tensor:
@@ -81,9 +82,15 @@ def coregistration_shifts(ms_lr, pan, gnyq_first: float, ratio: int) -> tuple[np
     return coregistration_phases(ms_lr, pan, gnyq_first, ratio)
 
 
-def scene_shifts(scene: Scene, coregistration: str = "peer") -> np.ndarray:
-    """Per-band shifts (B, 2) in half-PAN-pixel units of a scene (:func:`coregister`)."""
-    return coregister(scene.ms, scene.pan, scene.sensor, method=coregistration)
+def scene_shifts(scene: Scene, coregistration: str = "peer", *, ms_exp=None, key: str | None = None) -> np.ndarray:
+    """Per-band shifts (B, 2) int64 in half-PAN-pixel units of a scene (:func:`coregister`).
+
+    Kept per scene (:func:`clippan_kit.metrics.memo.scene_memo`): the search depends on the scene only, so a
+    second fused image of the same scene skips it. ``ms_exp``: the scene's EXP when already computed;
+    ``key``: its :func:`~clippan_kit.metrics.memo.scene_key` when already computed. Returns a copy.
+    """
+    return scene_memo(scene if key is None else key, ("shifts", coregistration),
+                      lambda: coregister(scene.ms, scene.pan, scene.sensor, method=coregistration, ms_exp=ms_exp))
 
 
 def reproject(fused, scene: Scene, *, filtered=None, shifts=None, coregistration: str = "peer") -> torch.Tensor:

@@ -45,17 +45,20 @@ def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cu
     Defaults: QNR with toolbox-1.0 D_λ and D_s, D_λ^(K) at PAN scale (Vivone's HQNR), D_ρ of λ-PNN, and
     Scarpa's reprojected R-Q2n/R-Q/R-SAM/R-ERGAS (``dim_cut`` at MS scale). Every image is made once and
     shared: EXP (D_λ, D_s and the co-registration search), the toolbox-MTF-filtered fused image (D_λ^(K)),
-    the λ-PNN-MTF-filtered one (the reprojection). Scenes with nodata are filled first
+    the λ-PNN-MTF-filtered one (the reprojection). The terms that depend on the scene only (the
+    co-registration shifts, the EXP terms of D_λ and D_s) are kept per scene (:mod:`~clippan_kit.metrics.memo`),
+    so scoring a second fused image of the scene skips them. Scenes with nodata are filled first
     (:meth:`Scene.filled`); D_ρ excludes invalid pixels.
 
     Returns:
         dict with keys ``D_lambda, D_s, QNR, D_lambda_K, HQNR, D_rho, R_Q2n, R_Q, R_SAM, R_ERGAS``.
     """
-    from ..physics import coregister, interp23tap, mtf_filter
+    from ..physics import interp23tap, mtf_filters
     from ._common import as_batch, dn_bits
+    from .memo import scene_key, scene_memo
     from .q2n import q2n
-    from .qnr import d_lambda_torch, d_s_torch
-    from .reprojected import d_rho, reprojected_metrics
+    from .qnr import d_lambda_reference, d_lambda_torch, d_s_reference, d_s_torch
+    from .reprojected import d_rho, reprojected_metrics, scene_shifts
 
     scene = scene.filled()
     f = as_batch(fused, "fused")
@@ -73,15 +76,20 @@ def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cu
     s, r = scene.sensor, scene.ratio
     ms = as_batch(scene.ms).to(f.dtype)
     exp = interp23tap(ms, r)
-    filtered = mtf_filter(f, s.gnyq_ms, r)
-    dl = float(d_lambda_torch(f, ms, ratio=r, block_size=block_size, ms_exp=exp)[0])
-    ds = float(d_s_torch(f, ms, scene.pan, ratio=r, block_size=block_size, ms_exp=exp)[0])
+    # One Fourier transform of the fused image serves both kernel designs.
+    filtered, low = mtf_filters(f, s.gnyq_ms, r, ("toolbox", "lambda-pnn"))
+    # The terms of the scene alone are kept per scene (memo): a second fused image computes only its own.
+    key = scene_key(scene)
+    q_ref = scene_memo(key, ("d_lambda_reference", block_size, f.dtype),
+                       lambda: d_lambda_reference(exp, block_size=block_size))
+    q_low = scene_memo(key, ("d_s_reference", block_size, f.dtype),
+                       lambda: d_s_reference(exp, scene.pan, ratio=r, block_size=block_size))
+    dl = float(d_lambda_torch(f, ms, ratio=r, block_size=block_size, q_ref=q_ref)[0])
+    ds = float(d_s_torch(f, ms, scene.pan, ratio=r, block_size=block_size, q_low=q_low)[0])
     dlk = 1.0 - q2n(filtered[0], exp[0], block_size=block_size, max_value=scene.max_value, bits=dn_bits(scene))
-    del filtered
     out = {"D_lambda": dl, "D_s": ds, "QNR": (1 - dl) * (1 - ds), "D_lambda_K": dlk, "HQNR": (1 - dlk) * (1 - ds),
            "D_rho": d_rho(f[0], scene)}
-    shifts = coregister(scene.ms, scene.pan, s, ms_exp=exp[0])
-    low = mtf_filter(f, s.gnyq_ms, r, convention="lambda-pnn")
+    shifts = scene_shifts(scene, ms_exp=exp[0], key=key)
     out.update(reprojected_metrics(f[0], scene, dim_cut=dim_cut, block_size=block_size, filtered=low, shifts=shifts))
     return out
 

@@ -27,7 +27,7 @@ from .base import Chain, Operator
 from .coregistration import COREGISTRATION_METHODS, CoRegistration, coregister, coregistration_phases
 from .degradation import WaldProtocol, reduce_scene
 from .interpolation import HALF_SHIFT_TAPS, INTERP23_TAPS, Interp23Tap, half_pixel_shift, interp23tap
-from .mtf import KERNEL_SIZE, MTF, MTF_CONVENTIONS, Decimation, decimate, mtf_filter, mtf_kernel
+from .mtf import KERNEL_SIZE, MTF, MTF_CONVENTIONS, Decimation, decimate, mtf_filter, mtf_filters, mtf_kernel
 from .reprojection import Reprojection, phases_to_shifts, reproject_ms, shift_decimate
 from .resize import ImresizeDown, imresize_down
 from .spectral import SpectralResponse, band_wavelengths, pan_weights
@@ -35,7 +35,7 @@ from .spectral import SpectralResponse, band_wavelengths, pan_weights
 __all__ = [
     "Operator", "Chain", "WaldProtocol", "reduce_scene", "MTF", "Decimation", "SpectralResponse", "Interp23Tap",
     "Reprojection", "ImresizeDown", "CoRegistration",
-    "mtf_kernel", "mtf_filter", "decimate", "interp23tap", "half_pixel_shift", "shift_decimate", "phases_to_shifts",
+    "mtf_kernel", "mtf_filter", "mtf_filters", "decimate", "interp23tap", "half_pixel_shift", "shift_decimate", "phases_to_shifts",
     "reproject_ms", "imresize_down", "coregister", "coregistration_phases", "pan_weights", "band_wavelengths",
     "KERNEL_SIZE", "MTF_CONVENTIONS", "INTERP23_TAPS", "HALF_SHIFT_TAPS", "COREGISTRATION_METHODS",
 ]

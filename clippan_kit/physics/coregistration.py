@@ -151,42 +151,48 @@ def peer_sampled_sums(ms_exp: torch.Tensor, halves: dict, search: int, w: int, c
     L = 2 * t + 1
     g = w - 1  # first pixel whose own local-mean window is inside the image
     nu, nv = sampled_grid(h, wd, search, w, stride)  # centres i = 2g + s u
-    nbh, nbw = nu + 2 * w // s - 1, nv + 2 * w // s - 1  # blocks from row g: window of centre u = blocks u..u+2w/s-1
-    xc = x - window_sum(x, w) / (4.0 * w * w)
-    a = window_sum(xc * xc, w).clamp_(min=_EPS).rsqrt_()[:, 2 * g::s, 2 * g::s][:, :nu, :nv]  # (B, nu, nv)
     k = 2 * w // s  # blocks per window side
-    variants = []
+    nbh, nbw = nu + k - 1, nv + k - 1  # blocks from row g: window of centre u = blocks u..u+k-1
+    xc = x - window_sum(x, w) / (4.0 * w * w)
+    # s_xx at the centres only: the k x k sums of the s x s block sums of xc² (the window is their union).
+    xb = xc[:, g:g + s * nbh, g:g + s * nbw]
+    a = box_sum(xb.square().reshape(B, nbh, s, nbw, s).sum((2, 4)), k).clamp_(min=_EPS).rsqrt_()  # (B, nu, nv)
+    keys, ycs, ecs = [], [], []
     for key, y in halves.items():
         yc = (y - window_sum(y, w) / (4.0 * w * w))[crop:crop + h, crop:crop + wd]
         e = window_sum(yc * yc, w).clamp_(min=_EPS).rsqrt_()  # 1/sqrt(s_yy), exact at interior pixels
-        ec = torch.stack([e[2 * g - dr::s, 2 * g - dc::s][:nu, :nv] for dr in range(t, -t - 1, -1)
-                          for dc in range(t, -t - 1, -1)])  # (L*L, nu, nv): e(i - d), same lag order
-        variants.append(dict(key=key, yc=yc, ec=ec, carry=None, sum=torch.zeros(B, L * L, dtype=torch.float64)))
-    # Block rows in chunks (a few MiB of lagged patches at a time instead of ~160 MiB per variant on a
-    # 1280² scene); the last k - 1 block rows of a chunk are carried into the next, so every window sum
-    # is the same sum of the same block products.
-    rows = max(k, 16)
+        ecs.append(torch.stack([e[2 * g - dr::s, 2 * g - dc::s][:nu, :nv] for dr in range(t, -t - 1, -1)
+                                for dc in range(t, -t - 1, -1)]))  # (L*L, nu, nv): e(i - d), same lag order
+        keys.append(key)
+        ycs.append(yc)
+    V = len(keys)
+    Y = torch.stack(ycs)  # (V, h, wd)
+    ec = torch.stack(ecs).permute(0, 2, 3, 1)  # (V, nu, nv, L*L)
+    total = torch.zeros(V, B, L * L, dtype=torch.float64)
+    # The block sums of x_c(k) y_c(k - d) for all lags d of a block: a (s + 2t)² patch of y_c correlated
+    # with the block's s² pixels of x_c (one group per block of a grouped convolution; the four variants
+    # are its batch), so each y_c pixel is gathered into ~4 patches instead of L² lagged copies.
+    # Block rows go in chunks (a few MiB at a time); the last k - 1 block rows of a chunk are carried into
+    # the next, so every window sum is the same sum of the same block products.
+    rows, carry = max(k, 16), None
     for b0 in range(0, nbh, rows):
         b1 = min(nbh, b0 + rows)
-        xb = xc[:, g + s * b0:g + s * b1, g:g + s * nbw].reshape(B, b1 - b0, s, nbw, s).permute(1, 3, 0, 2, 4)
-        xb = xb.reshape((b1 - b0) * nbw, B, s * s)
-        for v in variants:
-            # Block u' needs y rows g + s u' - d .. + s - 1 for d = t .. -t: patches of s + 2t rows from g - t.
-            Yp = v["yc"][g - t + s * b0:g - t + s * b1 + 2 * t, g - t:g - t + s * nbw + 2 * t]
-            Yb = Yp.unfold(0, s + 2 * t, s).unfold(1, s + 2 * t, s)[:, :nbw]  # (b1-b0, nbw, s+2t, s+2t)
-            Yb = Yb.unfold(2, s, 1).unfold(3, s, 1)  # (., nbw, L, L, s, s); start α <-> d = t - α
-            Yb = Yb.reshape((b1 - b0) * nbw, L * L, s * s).transpose(1, 2)
-            blocks = torch.bmm(xb, Yb).view(b1 - b0, nbw, B * L * L)  # lag index α = t - d
-            if v["carry"] is not None:
-                blocks = torch.cat([v["carry"], blocks])
-            c0 = b1 - blocks.shape[0]  # block row of blocks[0] = first centre row it serves
-            c1 = min(nu, b1 - k + 1)  # centre u needs block rows u .. u + k - 1 < b1
-            v["carry"] = blocks[blocks.shape[0] - (k - 1):]
-            if c1 > c0:
-                S = box_sum(blocks.permute(2, 0, 1), k)[:, :c1 - c0].reshape(B, L * L, c1 - c0, nv)  # window sums
-                S.mul_(v["ec"][None, :, c0:c1])
-                v["sum"] += torch.einsum("blp,bp->bl", S.flatten(2), a[:, c0:c1].flatten(1)).double()
-    return {v["key"]: v["sum"] for v in variants}
+        n = (b1 - b0) * nbw
+        kernels = xb[:, s * b0:s * b1].reshape(B, b1 - b0, s, nbw, s).permute(1, 3, 0, 2, 4).reshape(n * B, 1, s, s)
+        # Block u' needs y rows g + s u' - d .. + s - 1 for d = t .. -t: patches of s + 2t rows from g - t.
+        patches = Y[:, g - t + s * b0:g - t + s * b1 + 2 * t, g - t:g - t + s * nbw + 2 * t]
+        patches = patches.unfold(1, s + 2 * t, s).unfold(2, s + 2 * t, s)[:, :, :nbw].reshape(V, n, s + 2 * t, s + 2 * t)
+        blocks = F.conv2d(patches, kernels, groups=n).view(V, b1 - b0, nbw, B, L * L)  # lag index α = t - d
+        if carry is not None:
+            blocks = torch.cat([carry, blocks], 1)
+        c0 = b1 - blocks.shape[1]  # block row of blocks[:, 0] = first centre row it serves
+        c1 = min(nu, b1 - k + 1)  # centre u needs block rows u .. u + k - 1 < b1
+        carry = blocks[:, blocks.shape[1] - (k - 1):]
+        if c1 > c0:
+            S = box_sum(blocks, k, dims=(1, 2))[:, :c1 - c0]  # (V, c1 - c0, nv, B, L*L) window sums
+            S.mul_(ec[:, c0:c1, :, None, :])
+            total += torch.einsum("vuwbl,buw->vbl", S, a[:, c0:c1]).double()
+    return dict(zip(keys, total))
 
 
 def sampled_scores(sums: dict, count: int, search: int) -> torch.Tensor:

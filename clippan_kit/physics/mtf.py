@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ._dispatch import as_tensor
 from .base import Operator
 
-__all__ = ["mtf_kernel", "mtf_filter", "decimate", "MTF", "Decimation", "KERNEL_SIZE", "MTF_CONVENTIONS"]
+__all__ = ["mtf_kernel", "mtf_filter", "mtf_filters", "decimate", "MTF", "Decimation", "KERNEL_SIZE", "MTF_CONVENTIONS"]
 
 KERNEL_SIZE = 41
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
@@ -113,19 +113,27 @@ def _kernel_spectrum(gnyq: float, ratio: int, size: int, convention: str, shape:
     return torch.fft.rfft2(kernel, s=shape)
 
 
-def _fft_filter(x: torch.Tensor, gains: Sequence[float], ratio: int, size: int, convention: str) -> torch.Tensor:
-    """Filter x (N, C, H, W), channel c with the MTF kernel of ``gains[c]``, replicate borders, same size."""
+def _fft_filter(x: torch.Tensor, gains: Sequence[float], ratio: int, size: int,
+                conventions: Sequence[str]) -> list[torch.Tensor]:
+    """Filter x (N, C, H, W), channel c with the MTF kernel of ``gains[c]``, replicate borders, same size,
+    once per convention: the padded image's spectrum is computed once and shared by every convention."""
     p = size // 2
     H, W = x.shape[-2:]
     xp = F.pad(x, (p, p, p, p), mode="replicate")
     shape = tuple(xp.shape[-2:])
     unique = list(dict.fromkeys(gains))  # bands sharing a gain share one spectrum (WV2: 2 for 8 bands)
-    spectra = torch.stack([_kernel_spectrum(g, ratio, size, convention, shape, x.dtype, str(x.device)) for g in unique])
-    if len(unique) < len(gains):
-        spectra = spectra[[unique.index(g) for g in gains]]
-    # Circular convolution at the padded size; outputs from index size-1 on never wrap.
-    y = torch.fft.irfft2(torch.fft.rfft2(xp) * spectra, s=shape)
-    return y[..., size - 1:size - 1 + H, size - 1:size - 1 + W]
+    index = [unique.index(g) for g in gains] if len(unique) < len(gains) else None
+    X = torch.fft.rfft2(xp)
+    out = []
+    for convention in conventions:
+        spectra = torch.stack([_kernel_spectrum(g, ratio, size, convention, shape, x.dtype, str(x.device))
+                               for g in unique])
+        if index is not None:
+            spectra = spectra[index]
+        # Circular convolution at the padded size; outputs from index size-1 on never wrap.
+        y = torch.fft.irfft2(X * spectra, s=shape)
+        out.append(y[..., size - 1:size - 1 + H, size - 1:size - 1 + W])
+    return out
 
 
 def mtf_filter(x: Array, gnyq: float | Sequence[float], ratio: int, size: int = KERNEL_SIZE,
@@ -141,6 +149,14 @@ def mtf_filter(x: Array, gnyq: float | Sequence[float], ratio: int, size: int = 
     Returns:
         Same shape and type as ``x``.
     """
+    return mtf_filters(x, gnyq, ratio, (convention,), size)[0]
+
+
+def mtf_filters(x: Array, gnyq: float | Sequence[float], ratio: int, conventions: Sequence[str],
+                size: int = KERNEL_SIZE) -> list[Array]:
+    """:func:`mtf_filter` of one image with several kernel conventions, in that order, sharing the
+    image's Fourier transform (the metric suite filters the fused image with the toolbox kernels for
+    D_λ^(K) and with the λ-PNN ones for the reprojected indices)."""
     t, back = as_tensor(x)
     gains = np.atleast_1d(np.asarray(gnyq, dtype=float))
     if t.ndim == 2:
@@ -153,9 +169,10 @@ def mtf_filter(x: Array, gnyq: float | Sequence[float], ratio: int, size: int = 
         lead = tuple(t.shape[:-2])
         t4 = t.reshape(-1, B, *t.shape[-2:])
     gains = [float(g) for g in np.broadcast_to(gains, (t4.shape[1],))]
-    mtf_kernel(gains, ratio, size, convention)  # validates gains, size and convention
-    y = _fft_filter(t4, gains, ratio, size, convention)
-    return back(y.reshape(*lead, *y.shape[-2:]) if lead else y[0, 0])
+    for convention in conventions:
+        mtf_kernel(gains, ratio, size, convention)  # validates gains, size and convention
+    return [back(y.reshape(*lead, *y.shape[-2:]) if lead else y[0, 0])
+            for y in _fft_filter(t4, gains, ratio, size, conventions)]
 
 
 def decimate(x: Array, ratio: int) -> Array:

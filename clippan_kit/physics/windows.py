@@ -14,14 +14,15 @@ __all__ = ["box_sum", "window_sum", "local_correlation_torch"]
 _EPS = 1e-20
 
 
-def box_sum(x: torch.Tensor, size: int) -> torch.Tensor:
+def box_sum(x: torch.Tensor, size: int, dims: tuple[int, int] = (-2, -1)) -> torch.Tensor:
     """Sums of x (..., H, W) over every ``size`` x ``size`` window inside the image ('valid').
 
+    ``dims``: the (row, column) dimensions when they are not the last two (e.g. a (V, H, W, C) stack).
     Separable: small windows add ``size`` shifted slices per axis; large ones difference a 1-D
     cumulative sum per axis (float64 keeps the differences exact to ~1e-13 relative on 11-bit data).
     Returns (..., H - size + 1, W - size + 1); entry [i, j] sums x[i:i+size, j:j+size].
     """
-    return _box_sum_1d(_box_sum_1d(x, size, -1), size, -2)
+    return _box_sum_1d(_box_sum_1d(x, size, dims[1]), size, dims[0])
 
 
 def window_sum(t: torch.Tensor, w: int) -> torch.Tensor:
