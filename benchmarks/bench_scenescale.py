@@ -194,7 +194,7 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default="exp,mtf-glp-hpm-r,bdsd,lambda_pnn")
     ap.add_argument("--inmem-methods", default="exp,mtf-glp-hpm-r,bdsd", help="methods also run in memory on --inmem-size")
     ap.add_argument("--workers", default="1,2")
-    ap.add_argument("--chunks", type=int, default=1024)
+    ap.add_argument("--chunks", type=int, default=None, help="block side (default: the method's own, 1024 or 768 for networks)")
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("CLIPPAN_CACHE", Path.home() / ".cache" / "clippan-kit")) / "bench_scenescale")
     ap.add_argument("--evaluate", metavar="METHOD", help="also time evaluate_blockwise of METHOD's block-wise fusion")
     ap.add_argument("--results", type=Path)

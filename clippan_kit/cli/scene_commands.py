@@ -107,7 +107,7 @@ def _print_result(result: dict, as_json: bool) -> int:
 
 def _add_blockwise_options(p: argparse.ArgumentParser, *, cog: bool) -> None:
     g = p.add_argument_group("whole scenes, block by block (GeoTIFF pairs; automatic above 3072x3072 PAN pixels)")
-    g.add_argument("--chunks", type=int, help="process block by block, blocks of N PAN pixels (default 1024 on that path)")
+    g.add_argument("--chunks", type=int, help="process block by block, blocks of N PAN pixels (default 1024 on that path, 768 for networks)")
     g.add_argument("--workers", type=int, help="run the blocks on a local Dask cluster of N worker processes")
     g.add_argument("--scheduler", help="address of an existing Dask scheduler (e.g. tcp://host:8786) to run the blocks on")
     if cog:

@@ -149,7 +149,7 @@ def fuse_blockwise(
             ``brovey``), a backbone ``nn.Module``, or a backbone name with ``checkpoint``.
         out_path: output ``.tif``; its folder must exist; replaced atomically.
         sensor, bands, max_value: as :func:`clippan_kit.io.load_geotiff_pair`.
-        chunks: block side in PAN pixels (rounded down to the ratio; default 1024).
+        chunks: block side in PAN pixels (rounded down to the ratio; default 1024, 768 for backbones).
         workers: run blocks on a local Dask cluster of that many worker processes.
         scheduler: address of an existing Dask scheduler (``tcp://host:8786``) to run blocks on.
         progress: tqdm bars over the blocks of each pass.
@@ -165,8 +165,8 @@ def fuse_blockwise(
     pair = ms_path if isinstance(ms_path, LazyPair) else open_pair(pan_path, ms_path, sensor, bands=bands,
                                                                       max_value=max_value)
     out_path = Path(out_path)
-    windows = _blocks(pair, chunks)
     bm = resolve_method(method, pair, checkpoint, halo=halo)
+    windows = _blocks(pair, chunks or bm.block)
     with executor(workers, scheduler) as ex:
         reader = prepare_reader(pair, windows, ex, progress)
         ctx = _Ctx(reader, bm)

@@ -46,6 +46,7 @@ class BlockMethod:
 
     name = ""
     grid = "pan"  # which grid the stats blocks cover: the stats pass reuses the fusion blocks
+    block: int | None = None  # preferred block side (PAN pixels) when the caller gives none; None: DEFAULT_BLOCK
 
     def stats(self, rd: BlockReader, win: Window) -> Any:
         return None

@@ -91,7 +91,16 @@ class _Eval:
         rd, s = self.rd, self.rd.pair.sensor
         p = MTF_HALO
         rows, cols = np.arange(win.y0, win.y1), np.arange(win.x0, win.x1)
-        f_halo = self.fused_at(clamp(win.y0 - p, win.y1 + p, rd.H), clamp(win.x0 - p, win.x1 + p, rd.W))
+        # One read of the fused file per window: the reprojection's box (the window plus 128 + 28 PAN
+        # pixels) holds the QNR terms' 20-pixel halo too; both are clamped to the scene the same way.
+        y0, y1, x0, x1 = self.reprojected.read_box(win)
+        y0, y1, x0, x1 = min(y0, win.y0 - p), max(y1, win.y1 + p), min(x0, win.x0 - p), max(x1, win.x1 + p)
+        box = self.fused_at(clamp(y0, y1, rd.H), clamp(x0, x1, rd.W))
+
+        def fused_box(a0: int, a1: int, b0: int, b1: int) -> np.ndarray:
+            return box[:, a0 - y0:a1 - y0, b0 - x0:b1 - x0]
+
+        f_halo = fused_box(win.y0 - p, win.y1 + p, win.x0 - p, win.x1 + p)
         f = f_halo[:, p:p + win.shape[0], p:p + win.shape[1]]
         exp = rd.up(win)
         pan = rd.pan(rows, cols)[None]
@@ -118,7 +127,7 @@ class _Eval:
             ds_high=(_block_q(tf, T(pan), Q_BLOCK)[0] * nb).numpy(),
             ds_low=(_block_q(te, T(self.pan_lr_up(win)), Q_BLOCK)[0] * nb).numpy(),
             q2n=float(qmap.sum()),
-            reprojected=self.reprojected(win, self.fused_at),
+            reprojected=self.reprojected(win, fused_box),
         )
 
 

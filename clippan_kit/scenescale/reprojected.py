@@ -118,7 +118,10 @@ class CoregPass:
             return None
         halves, e0, f0 = self.halves_at(y0, y1, x0, x1, 0, torch.float32)
         halves = {key: v[y0 - e0:y1 - e0, x0 - f0:x1 - f0] for key, v in halves.items()}
-        assert coreg.sampled_grid(y1 - y0 - 2 * c, x1 - x0 - 2 * c, search, w, s) == (u1 - u0, v1 - v0)
+        grid = coreg.sampled_grid(y1 - y0 - 2 * c, x1 - x0 - 2 * c, search, w, s)
+        if grid != (u1 - u0, v1 - v0):  # not an assert: `python -O` would drop it and sum the wrong centres
+            raise RuntimeError(f"window {win}: its sub-image has the centre grid {grid}, the window holds "
+                               f"{(u1 - u0, v1 - v0)} centres (a bug of the block-wise search: please report it)")
         return coreg.peer_sampled_sums(self.exp_at(y0, y1, x0, x1), halves, search, w, c, s)
 
     def __call__(self, win: Window):
@@ -146,17 +149,33 @@ class ReprojectedPart:
         self.pad_h, self.pad_w, self.padded = q2n_padding(self.h, self.w, block_size=Q_BLOCK, pad="reflect")
         self.bits = dn_bits(reader.pair)
 
-    def reprojected(self, fused_at, m0: int, m1: int, n0: int, n1: int) -> torch.Tensor:
-        """(1, B, m1-m0, n1-n0): the reprojected fused image on MS rows m0..m1-1, cols n0..n1-1.
+    def ms_region(self, win: Window) -> tuple[int, int, int, int]:
+        """MS rows/cols (M0, M1, N0, N1) a window reprojects: its MS-scale core plus one block of context."""
+        m, b = win.ms(self.rd.r), Q_BLOCK
+        return max(0, m.y0 - b), min(self.h, m.y1 + b), max(0, m.x0 - b), min(self.w, m.x1 + b)
 
-        ``fused_at(rows, cols)`` reads the fused (B, len(rows), len(cols)) float64 at PAN indices.
-        """
-        rd, r, p = self.rd, self.rd.r, MTF_HALO
+    def read_box(self, win: Window) -> tuple[int, int, int, int]:
+        """PAN rows/cols (y0, y1, x0, x1) of the fused image the window's reprojection reads, before the
+        replicate clamp at the scene border (they may start below 0 or end past the scene)."""
+        (a0, a1, b0, b1), p = self._pan_region(*self.ms_region(win)), MTF_HALO
+        return a0 - p, a1 + p, b0 - p, b1 + p
+
+    def _pan_region(self, m0: int, m1: int, n0: int, n1: int) -> tuple[int, int, int, int]:
+        rd, r = self.rd, self.rd.r
         hh = r * ceil((_PEER["search"] // 2 + _TAPS) / r)  # PAN pixels the shifted samples reach, whole MS pixels
         # Clipped at the scene border, so shift_decimate's own border rule (zero taps, samples whose
         # position falls outside the axis set to 0) acts there exactly as on the whole image.
-        a0, a1, b0, b1 = max(0, r * m0 - hh), min(rd.H, r * m1 + hh), max(0, r * n0 - hh), min(rd.W, r * n1 + hh)
-        f = fused_at(clamp(a0 - p, a1 + p, rd.H), clamp(b0 - p, b1 + p, rd.W))
+        return max(0, r * m0 - hh), min(rd.H, r * m1 + hh), max(0, r * n0 - hh), min(rd.W, r * n1 + hh)
+
+    def reprojected(self, fused_box, m0: int, m1: int, n0: int, n1: int) -> torch.Tensor:
+        """(1, B, m1-m0, n1-n0): the reprojected fused image on MS rows m0..m1-1, cols n0..n1-1.
+
+        ``fused_box(y0, y1, x0, x1)`` gives the fused (B, y1-y0, x1-x0) float64 on PAN rows y0..y1-1 and
+        cols x0..x1-1 clamped to the scene (replicated borders).
+        """
+        rd, r, p = self.rd, self.rd.r, MTF_HALO
+        a0, a1, b0, b1 = self._pan_region(m0, m1, n0, n1)
+        f = fused_box(a0 - p, a1 + p, b0 - p, b1 + p)
         low = mtf_filter(f, rd.pair.sensor.gnyq_ms, r, convention="lambda-pnn")[:, p:p + a1 - a0, p:p + b1 - b0]
         out = shift_decimate(_as_t(low)[None], self.shifts, r)
         return out[..., m0 - a0 // r:m1 - a0 // r, n0 - b0 // r:n1 - b0 // r]
@@ -170,11 +189,12 @@ class ReprojectedPart:
             return start, hi - start, pad
         return lo, (hi - lo) // Q_BLOCK * Q_BLOCK, 0  # unpadded: a partial last block is dropped
 
-    def __call__(self, win: Window, fused_at) -> dict:
+    def __call__(self, win: Window, fused_box) -> dict:
+        """The window's sums; ``fused_box`` as in :meth:`reprojected`."""
         rd, r, b = self.rd, self.rd.r, Q_BLOCK
         m = win.ms(r)
-        M0, M1, N0, N1 = max(0, m.y0 - b), min(self.h, m.y1 + b), max(0, m.x0 - b), min(self.w, m.x1 + b)
-        x = self.reprojected(fused_at, M0, M1, N0, N1)
+        M0, M1, N0, N1 = self.ms_region(win)
+        x = self.reprojected(fused_box, M0, M1, N0, N1)
         ms = _as_t(rd.ms(np.arange(M0, M1), np.arange(N0, N1)))[None]
         cy, cx = slice(m.y0 - M0, m.y1 - M0), slice(m.x0 - N0, m.x1 - N0)
         # R-Q2n: the window's blocks of the whole image's (possibly mirrored, then truncated) MS-scale pair.
