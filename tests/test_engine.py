@@ -120,7 +120,10 @@ def test_checkpoints_written_before_the_one_format_still_load():
     sup = load_supervisor(LEGACY / "supervisor_v1.pt", base=tiny_base(), n_bands=4)
     assert sup.checkpoint_step == 2 and sup.scale["tile"] == 32
     with torch.no_grad():
-        assert torch.equal(sup.image_features(x[2], "ms"), expected["supervisor_ms"])
+        # Not bit-equal: the tiny ViT's float32 forward differs in the last bits between builds of the
+        # unpinned open_clip/timm stack (and with the kernels earlier tests warmed up); the weights load exactly.
+        got = sup.image_features(x[2], "ms")
+        assert torch.allclose(got, expected["supervisor_ms"], rtol=1e-5, atol=1e-6), (got - expected["supervisor_ms"]).abs().max()
 
 
 def test_a_legacy_stage2_checkpoint_resumes(tmp_path):
