@@ -172,6 +172,25 @@ def test_target_adaptation_selects_distinct_tiles_and_lowers_jesse(wv3):
     assert len(report["shifts"]) == 8 and not adapted.training
 
 
+def test_tile_choice_breaks_rounding_ties_by_index():
+    from clippan_kit.train.adaptation import _nearest_unused
+
+    # the two distances of WV2 tiles 51 and 52 to their shared centroid (differ in the 14th digit)
+    d = torch.tensor([3.0, 1.341089822314044, 1.3410898223140333, 0.5], dtype=torch.float64)
+    assert _nearest_unused(d, []) == 3
+    assert _nearest_unused(d, [3]) == 1  # a rounding-level difference is a tie: the lower index wins
+    assert _nearest_unused(d, [3, 1]) == 2
+    assert _nearest_unused(torch.tensor([1.0, 1.001, 0.2]), [2]) == 0  # a real difference is not a tie
+
+
+def test_tile_choice_on_real_wv2_is_the_stored_one(real_file):
+    from clippan_kit.io import load_scene
+    from clippan_kit.train import select_tiles
+
+    # notebook 07 prints this choice; tiles 51 and 52 form one cluster whose centroid is equidistant
+    assert select_tiles(load_scene(real_file("pnn_grip_unina/imgWV2.mat")))[1] == [57, 51, 86, 10, 33, 32, 99, 71]
+
+
 def test_scene_constants_are_attached_once_and_cut_with_the_tiles(wv3):
     from clippan_kit.losses import jesse_scene_extras
 

@@ -115,9 +115,21 @@ def select_tiles(scene: Scene, n_tiles: int = 8, tile: int = 128, data: SceneTil
     d = torch.cdist(centers, z)
     chosen: list[int] = []
     for j in range(n_tiles):  # nearest unused tile to each centroid
-        order = d[j].argsort()
-        chosen.append(int(next(i for i in order.tolist() if i not in chosen)))
+        chosen.append(_nearest_unused(d[j], chosen))
     return {k: v[chosen] for k, v in grid.items()}, chosen
+
+
+def _nearest_unused(distances: torch.Tensor, used: list[int], rtol: float = 1e-9) -> int:
+    """Index of the smallest of ``distances`` (T,) outside ``used``; ties within ``rtol`` go to the lowest index.
+
+    A centroid of two tiles lies exactly half-way between them (on the 1280² WV2 scene one cluster is tiles 51
+    and 52): a plain argsort then decides by the last bit of the distances, which depends on the CPU's vector
+    kernels (AVX2 or AVX-512), so two machines picked different tiles.
+    """
+    free = torch.ones_like(distances, dtype=torch.bool)
+    free[used] = False
+    best = distances[free].min()
+    return int(torch.nonzero(free & (distances <= best + rtol * best.abs()))[0])
 
 
 def zero_last_layer(model: nn.Module) -> nn.Module:
