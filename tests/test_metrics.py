@@ -300,3 +300,25 @@ def test_scene_terms_are_computed_once_per_scene(monkeypatch):
     assert len(calls) == 4
     clear_scene_memo()
     assert np.array_equal(scene_shifts(scene), real(ms, pan, scene.sensor)) and len(calls) == 5
+
+
+def test_suite_from_several_threads_gives_the_serial_values():
+    """The per-scene memo is shared by every caller: callers in several threads at once (cold memo, e.g. a
+    demo scoring methods in a thread pool) get exactly what one caller gets, and every term is kept once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from clippan_kit.metrics import clear_scene_memo, memo
+
+    ms = _smooth_image(4, 64, seed=5).astype(np.float32)
+    pan = np.asarray(interp23tap(ms.astype(np.float64), 4)).mean(0).astype(np.float32)
+    scene = Scene(pan=pan, ms=ms, sensor=get_sensor("ikonos"))
+    fused = [np.asarray(interp23tap(ms.astype(np.float64), 4)) * (1 + 0.01 * k) for k in range(4)]
+    clear_scene_memo()
+    serial = [full_resolution_metrics(f, scene) for f in fused]
+    assert list(serial[0]) == ["D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR", "D_rho", "R_Q2n", "R_Q", "R_SAM", "R_ERGAS"]
+    assert all(np.isfinite(list(r.values())).all() for r in serial) and serial[0] != serial[1]
+    clear_scene_memo()
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda f: full_resolution_metrics(f, scene), fused))
+    assert parallel == serial
+    assert len(memo._MEMO) == 3  # shifts, D_λ and D_s reference terms of the one scene

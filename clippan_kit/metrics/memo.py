@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -22,6 +23,9 @@ __all__ = ["scene_key", "scene_memo", "clear_scene_memo"]
 
 _KEPT = 64
 _MEMO: OrderedDict[tuple, Any] = OrderedDict()
+# Callers may score from several threads at once; compute() runs outside the lock (it takes seconds), so a
+# term asked for twice at the same moment may be computed twice, never stored half-way.
+_LOCK = threading.Lock()
 
 
 def scene_key(scene: Scene) -> str:
@@ -42,15 +46,21 @@ def scene_memo(scene: Scene | str, term: tuple, compute: Callable[[], Any]) -> A
     ``term``: the term's name and every parameter its value depends on, e.g. ``("shifts", "peer")``.
     """
     key = (scene if isinstance(scene, str) else scene_key(scene), *term)
-    if key not in _MEMO:
-        _MEMO[key] = compute()
-        while len(_MEMO) > _KEPT:
-            _MEMO.popitem(last=False)
-    _MEMO.move_to_end(key)
-    value = _MEMO[key]
+    with _LOCK:
+        found = key in _MEMO
+        if found:
+            _MEMO.move_to_end(key)
+            value = _MEMO[key]
+    if not found:
+        value = compute()
+        with _LOCK:
+            _MEMO[key] = value
+            while len(_MEMO) > _KEPT:
+                _MEMO.popitem(last=False)
     return value.clone() if hasattr(value, "clone") else copy.deepcopy(value)
 
 
 def clear_scene_memo() -> None:
     """Forget every kept term (benchmarks time the cold computation)."""
-    _MEMO.clear()
+    with _LOCK:
+        _MEMO.clear()
