@@ -227,22 +227,26 @@ def test_chain_applies_in_order_and_composes_shapes():
     assert np.array_equal(chain(x), ImresizeDown(4)(Interp23Tap(4)(x)))
 
 
-def test_sampled_search_scores_are_the_exact_correlations_at_its_centres():
+@pytest.mark.parametrize("s", [4, 8])  # 8: the default grid step; 4: the former one
+def test_sampled_search_scores_are_the_exact_correlations_at_its_centres(monkeypatch, s):
     """The sampled co-registration search (block products through a grouped convolution) gives, for every
     candidate, the released code's correlation summed over its window centres: the exact search's map
     (float64, 81 full passes) summed over the same centres."""
     from clippan_kit.physics import coregistration as co
 
     rng = np.random.default_rng(3)
-    B, H, W, search, w, crop, s = 3, 120, 92, 4, 8, 3, 4
+    B, H, W, search, w, crop = 3, 120, 92, 4, 8, 3
     exp = torch.from_numpy(_smooth((B, H, W), seed=4) + rng.normal(0, 0.5, (B, H, W)))
     pan_lp = torch.roll(exp.mean(0), (1, -2), (0, 1)) + torch.from_numpy(rng.normal(0, 0.5, (H, W)))
     nu, nv = co.sampled_grid(H - 2 * crop, W - 2 * crop, search, w, s)
-    assert nu + 2 * w // s - 1 > 16  # block rows: more than one chunk, so the carried rows are exercised
+    monkeypatch.setattr(co, "CHUNK_VALUES", 1)  # the smallest chunks: the rows shared by two chunks are exercised
+    k = 2 * w // s
+    assert nu > 2 * (co.chunk_rows(nv + k - 1, B, search, k) - k + 1)  # three chunks or more
     sampled = co.sampled_scores(co.peer_sampled_sums(exp, co.half_variants(pan_lp, 0, torch.float32), search, w, crop, s),
                                 1, search)
     g, k = w - 1, search // 2 + 1
     centres = (slice(2 * g, 2 * g + s * nu, s), slice(2 * g, 2 * g + s * nv, s))
+    assert sampled.shape == (2 * search + 1, 2 * search + 1, B)
     exact = co.peer_exact_scores(exp[:, crop:H - crop, crop:W - crop].double(), co.half_variants(pan_lp, k),
                                  (k + crop, k + crop), search, w, keep=centres)
     assert sampled.shape == exact.shape == (2 * search + 1, 2 * search + 1, B)
@@ -261,10 +265,28 @@ def test_mtf_filters_share_one_transform_and_equal_separate_filters():
         mtf.mtf_filters(x, gains, 4, ("toolbox", "gaussian"))
 
 
+def test_mtf_filters_by_band_groups_equal_the_differentiable_whole_image_path(monkeypatch):
+    """Outside autograd the bands are filtered a few at a time into one output (no whole-image spectra): the
+    same numbers as the whole-image transform that training differentiates through, for every convention
+    and for gains that change between and within groups."""
+    monkeypatch.setattr(mtf, "_GROUP_PIXELS", 2 * 84 * 80)  # two bands a group: 3 groups for 5 bands
+    x = torch.from_numpy(_smooth((1, 5, 44, 40), seed=2))
+    gains = [0.35, 0.35, 0.27, 0.3, 0.35]
+    conventions = ("toolbox", "lambda-pnn", "lambda-pnn-pan")
+    grouped = mtf.mtf_filters(x, gains, 4, conventions)
+    whole = mtf.mtf_filters(x.clone().requires_grad_(True), gains, 4, conventions)
+    assert whole[0].requires_grad and not grouped[0].requires_grad
+    for g, w in zip(grouped, whole):
+        assert g.shape == x.shape and g.is_contiguous()
+        assert torch.allclose(g, w.detach(), rtol=0, atol=1e-12 * float(x.abs().max()))
+    assert not torch.allclose(grouped[0][:, 2], grouped[0][:, 1])  # gain 0.27 differs from 0.35
+
+
 def test_box_sum_on_other_dimensions_equals_box_sum_on_the_last_two():
     from clippan_kit.physics.windows import box_sum
 
     x = torch.from_numpy(np.random.default_rng(1).normal(size=(2, 20, 30, 3)))
+    assert torch.equal(box_sum(x, 1, dims=(1, 2)), x)  # one-pixel windows (a grid step of 2w in the search)
     for size in (4, 12):  # the slice-adding and the cumulative-sum paths
         moved = box_sum(x, size, dims=(1, 2))
         assert moved.shape == (2, 20 - size + 1, 30 - size + 1, 3)

@@ -124,6 +124,38 @@ def test_even_shifts_are_the_integer_decimation_phases():
     assert phases_to_shifts([[2, 2]], 4).tolist() == [[0, 0]]  # the toolbox phase is no shift
 
 
+def test_shift_decimate_groups_bands_with_one_shift_and_equals_band_by_band():
+    """Bands sharing a shift go through together (a run of bands as a view, scattered ones gathered): the
+    result is each band shifted and sampled on its own, half-pixel and border cases included."""
+    from clippan_kit.wald import half_pixel_shift, shift_decimate
+
+    x = torch.rand(2, 5, 36, 28, dtype=torch.float64)
+    shifts = np.array([[1, 1], [1, 1], [-3, 2], [1, 1], [4, -1]])  # bands 0, 1, 3 share (1, 1)
+    out = shift_decimate(x, shifts, 4)
+    for b, (r, c) in enumerate(shifts):
+        alone = shift_decimate(x[:, b:b + 1], shifts[b:b + 1], 4)
+        assert torch.equal(out[:, b:b + 1], alone)
+        # the definition: the whole band shifted by (r/2, c/2) (zero borders), then phase 2
+        full = x[:, b]
+        if r % 2:
+            full = half_pixel_shift(full, -2)
+        if c % 2:
+            full = half_pixel_shift(full, -1)
+        full = torch.roll(full, (r // 2, c // 2), (-2, -1))
+        if r // 2 > 0:
+            full[..., :r // 2, :] = 0
+        if r // 2 < 0:
+            full[..., r // 2:, :] = 0
+        if c // 2 > 0:
+            full[..., :, :c // 2] = 0
+        if c // 2 < 0:
+            full[..., :, c // 2:] = 0
+        assert torch.allclose(out[:, b], full[..., 2::4, 2::4], atol=1e-12)
+    x.requires_grad_(True)
+    shift_decimate(x, shifts, 4).sum().backward()  # differentiable through the grouped path
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+
+
 def test_half_pixel_shift_interpolates_a_band_limited_signal():
     from clippan_kit.wald import half_pixel_shift
 

@@ -81,7 +81,7 @@ def quantize(x: torch.Tensor, mode: str | None) -> torch.Tensor:
         return x
     with torch.no_grad():
         if mode == "round":  # negatives saturate to 0 either way, so floor(x + 0.5) is half-away rounding
-            return torch.floor(x + 0.5).clamp_(0, 65535)
+            return (x + 0.5).floor_().clamp_(0, 65535)
         if mode == "trunc":
             return torch.trunc(x)
     raise ValueError(f"quantize must be None, 'round' or 'trunc', got {mode!r}")
@@ -118,7 +118,10 @@ def cut_border(x, cut: int):
 
 
 def warn_if_not_dn(x: torch.Tensor, quantize_mode: str | None) -> None:
-    if quantize_mode is not None and float(x.detach().abs().max()) <= 1.0:
+    if quantize_mode is None:
+        return
+    lo, hi = torch.aminmax(x.detach())  # one pass, no |x| copy (the toolbox path checks 100 MB references)
+    if max(-float(lo), float(hi)) <= 1.0:
         warnings.warn(
             "integer quantisation of data in [0, 1]: pass max_value (full scale of the data) so that it is "
             "rescaled to 2**bits - 1 first, or quantize=None", stacklevel=3,

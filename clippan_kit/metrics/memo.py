@@ -1,8 +1,8 @@
 """Per-scene memo of the metric terms that depend on the scene alone, never on the fused image.
 
 Scoring several fused images of one scene (a table of methods, a demo comparison, a validation log) repeats
-them otherwise: the co-registration search (~1.5 s of the ~3 s full-resolution suite on the 1280² WV2
-scene), the reference terms of D_λ (band-pair Q of EXP) and of D_s (Q of EXP against the degraded PAN).
+them otherwise: the co-registration search (~0.5 s on one core of the 1280² WV2 scene, the largest term),
+the reference terms of D_λ (band-pair Q of EXP) and of D_s (Q of EXP against the degraded PAN).
 Entries are small (shifts, a few Q values) and keyed by a hash of the scene's MS and PAN pixels, its
 sensor and the term's own parameters, so a scene edited in place is computed anew. The last 64 entries
 are kept.

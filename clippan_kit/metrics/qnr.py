@@ -32,7 +32,7 @@ from .reduced import uiqi_from_sums, uiqi_map_torch
 
 __all__ = [
     "d_lambda", "d_lambda_torch", "d_lambda_reference", "d_s", "d_s_torch", "d_s_reference", "qnr", "d_lambda_k",
-    "d_lambda_k_torch", "hqnr",
+    "d_lambda_k_torch", "hqnr", "qnr_references", "fused_qnr_terms",
 ]
 
 
@@ -48,24 +48,61 @@ def _block_q(x: torch.Tensor, y: torch.Tensor, block: int) -> torch.Tensor:
     return total / (nh * (x.shape[-1] // block))
 
 
-def _pairwise_q(x: torch.Tensor, block: int) -> torch.Tensor:
-    """Mean block Q between every band pair i < j: (N, B, H, W) -> (N, B(B-1)/2).
+def _gram_q(parts, block: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """Mean block Q of the band pairs (i[k], j[k]): (N, K), the bands being those of ``parts`` stacked in order
+    ((N, C_p, H, W) tensors; a one-band PAN is one part).
 
-    One Gram matrix per block gives all pair cross-sums at once (no B^2 full-size products); block rows
-    in strips as :func:`_block_q`.
+    One Gram matrix per block gives every pair's cross-sums at once (no full-size products); block rows in
+    strips as :func:`_block_q`, each strip's parts stacked there (in cache), never the whole images.
     """
-    B = x.shape[1]
-    i, j = torch.triu_indices(B, B, 1)
-    nh, nw = x.shape[-2] // block, x.shape[-1] // block
+    N = max(p.shape[0] for p in parts)
+    H, W = parts[0].shape[-2:]
+    nh, nw = H // block, W // block
+    C = sum(p.shape[1] for p in parts)
     total = 0.0
-    step = strip_rows(x.shape, block)
+    step = strip_rows((N, C, H, W), block)
     for r in range(0, nh * block, step):
-        t = blocks(x[..., r:r + step, :], block).permute(0, 2, 3, 1, 4)  # (N, nh', nw, B, P)
+        rows = [p[..., r:r + step, :].expand(N, -1, -1, -1) for p in parts]
+        t = blocks(rows[0] if len(rows) == 1 else torch.cat(rows, 1), block).permute(0, 2, 3, 1, 4)  # (N, nh', nw, C, P)
         s = t.sum(-1)
         gram = t @ t.transpose(-1, -2)
         q = uiqi_from_sums(s[..., i], s[..., j], gram[..., i, i], gram[..., j, j], gram[..., i, j], float(block**2))
         total = total + q.sum((1, 2))
     return total / (nh * nw)
+
+
+def _pairwise_q(x: torch.Tensor, block: int) -> torch.Tensor:
+    """Mean block Q between every band pair i < j: (N, B, H, W) -> (N, B(B-1)/2) (:func:`_gram_q`)."""
+    B = x.shape[1]
+    return _gram_q([x], block, *torch.triu_indices(B, B, 1))
+
+
+def _qnr_pairs(x: torch.Tensor, pan: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """D_λ's and D_s's block Q of one image in one pass: every band pair i < j of x (N, B, H, W), and each
+    band with ``pan`` (N or 1, 1, H, W): ((N, B(B-1)/2), (N, B))."""
+    B = x.shape[1]
+    i, j = torch.triu_indices(B, B, 1)
+    band = torch.arange(B)
+    q = _gram_q([x, pan.to(x.dtype)], block, torch.cat([i, band]), torch.cat([j, torch.full((B,), B)]))
+    return q[:, :i.numel()], q[:, i.numel():]
+
+
+def qnr_references(ms_exp, pan, *, ratio: int, block_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The scene's own terms of D_λ and D_s ("expanded" domain) in one pass: (:func:`d_lambda_reference`,
+    :func:`d_s_reference`) of EXP (N, B, H, W) and the PAN (N, 1, H, W). The metric suite keeps them per scene."""
+    e = as_batch(ms_exp, "EXP")
+    P = as_pan_batch(pan).to(e.dtype)
+    _check_blocks(e.shape, block_size)
+    return _qnr_pairs(e, interp23tap(imresize_down(P, ratio), ratio), block_size)
+
+
+def fused_qnr_terms(fused, pan, *, block_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fused image's own terms of D_λ and D_s ("expanded" domain) in one pass: band-pair Q of the fused
+    image and Q of each band with the PAN ((N, B(B-1)/2), (N, B)), what :func:`d_lambda_torch` and
+    :func:`d_s_torch` take as ``q_fused``."""
+    f = as_batch(fused, "fused")
+    _check_blocks(f.shape, block_size)
+    return _qnr_pairs(f, as_pan_batch(pan), block_size)
 
 
 def _check_blocks(shape, block: int) -> None:
@@ -93,17 +130,18 @@ def d_s_reference(ms_exp, pan, *, ratio: int, block_size: int = 32) -> torch.Ten
 
 
 def d_lambda_torch(fused, ms_lr, *, ratio: int, block_size: int = 32, p: float = 1.0,
-                   domain: str = "expanded", ms_exp=None, q_ref=None) -> torch.Tensor:
+                   domain: str = "expanded", ms_exp=None, q_ref=None, q_fused=None) -> torch.Tensor:
     """D_λ of QNR: (N, B, H, W) fused, (N, B, h, w) LR MS -> (N,). See module docstring for ``domain``.
 
-    ``q_ref``: :func:`d_lambda_reference` of the scene when already computed ("expanded" domain)."""
+    ``q_ref``: :func:`d_lambda_reference` of the scene when already computed ("expanded" domain);
+    ``q_fused``: the fused image's band-pair Q (first of :func:`fused_qnr_terms`) when already computed."""
     f, m = as_batch(fused, "fused"), as_batch(ms_lr, "MS").to(as_batch(fused).dtype)
     if domain == "expanded":
         _check_blocks(f.shape, block_size)
         if q_ref is None:
             ref = interp23tap(m, ratio) if ms_exp is None else as_batch(ms_exp).to(f.dtype)
             q_ref = d_lambda_reference(ref, block_size=block_size)
-        q_fus = _pairwise_q(f, block_size)
+        q_fus = _pairwise_q(f, block_size) if q_fused is None else q_fused
     elif domain == "original":
         small = block_size // ratio
         _check_blocks(f.shape, block_size)
@@ -121,14 +159,15 @@ def d_lambda(fused, scene: Scene, *, block_size: int = 32, p: float = 1.0, domai
 
 # ----------------------------------------------------------------------------- D_s
 def d_s_torch(fused, ms_lr, pan, *, ratio: int, block_size: int = 32, q: float = 1.0,
-              domain: str = "expanded", ms_exp=None, q_low=None) -> torch.Tensor:
+              domain: str = "expanded", ms_exp=None, q_low=None, q_fused=None) -> torch.Tensor:
     """D_s of QNR: fused (N, B, H, W), LR MS (N, B, h, w), PAN (N, 1, H, W) -> (N,).
 
-    ``q_low``: :func:`d_s_reference` of the scene when already computed ("expanded" domain)."""
+    ``q_low``: :func:`d_s_reference` of the scene when already computed ("expanded" domain); ``q_fused``:
+    the fused bands' Q with the PAN (second of :func:`fused_qnr_terms`) when already computed."""
     f = as_batch(fused, "fused")
     m, P = as_batch(ms_lr, "MS").to(f.dtype), as_pan_batch(pan).to(f.dtype)
     _check_blocks(f.shape, block_size)
-    q_high = _block_q(f, P, block_size)
+    q_high = _block_q(f, P, block_size) if q_fused is None else q_fused
     if domain == "expanded":
         if q_low is None:
             ref = interp23tap(m, ratio) if ms_exp is None else as_batch(ms_exp).to(f.dtype)

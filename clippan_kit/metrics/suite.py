@@ -14,6 +14,7 @@ Every value is a Python float.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import warnings
@@ -48,7 +49,8 @@ def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cu
     the λ-PNN-MTF-filtered one (the reprojection). The terms that depend on the scene only (the
     co-registration shifts, the EXP terms of D_λ and D_s) are kept per scene (:mod:`~clippan_kit.metrics.memo`),
     so scoring a second fused image of the scene skips them. Scenes with nodata are filled first
-    (:meth:`Scene.filled`); D_ρ excludes invalid pixels.
+    (:meth:`Scene.filled`); D_ρ excludes invalid pixels. A second thread computes part of the indices beside
+    the rest (same values as one after the other).
 
     Returns:
         dict with keys ``D_lambda, D_s, QNR, D_lambda_K, HQNR, D_rho, R_Q2n, R_Q, R_SAM, R_ERGAS``.
@@ -57,7 +59,7 @@ def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cu
     from ._common import as_batch, dn_bits
     from .memo import scene_key, scene_memo
     from .q2n import q2n
-    from .qnr import d_lambda_reference, d_lambda_torch, d_s_reference, d_s_torch
+    from .qnr import d_lambda_torch, d_s_torch, fused_qnr_terms, qnr_references
     from .reprojected import d_rho, reprojected_metrics, scene_shifts
 
     scene = scene.filled()
@@ -75,23 +77,31 @@ def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cu
         scene, f = scene.crop(0, 0, h, w), f[..., :h, :w]
     s, r = scene.sensor, scene.ratio
     ms = as_batch(scene.ms).to(f.dtype)
-    exp = interp23tap(ms, r)
-    # One Fourier transform of the fused image serves both kernel designs.
-    filtered, low = mtf_filters(f, s.gnyq_ms, r, ("toolbox", "lambda-pnn"))
+    # Two chains share the cores (torch releases the GIL): a second thread computes D_ρ, the co-registration
+    # search (the largest term of the scene alone, a compute-bound grouped convolution) and the fused image's
+    # terms of D_λ and D_s, while this one makes EXP, the scene's terms of D_λ and D_s, the MTF filtering and
+    # D_λ^(K), which are bound by memory passes: 1.9 -> 1.6 s on the WV2 scene (benchmarks/results/metrics.md).
     # The terms of the scene alone are kept per scene (memo): a second fused image computes only its own.
-    key = scene_key(scene)
-    q_ref = scene_memo(key, ("d_lambda_reference", block_size, f.dtype),
-                       lambda: d_lambda_reference(exp, block_size=block_size))
-    q_low = scene_memo(key, ("d_s_reference", block_size, f.dtype),
-                       lambda: d_s_reference(exp, scene.pan, ratio=r, block_size=block_size))
-    dl = float(d_lambda_torch(f, ms, ratio=r, block_size=block_size, q_ref=q_ref)[0])
-    ds = float(d_s_torch(f, ms, scene.pan, ratio=r, block_size=block_size, q_low=q_low)[0])
-    dlk = 1.0 - q2n(filtered[0], exp[0], block_size=block_size, max_value=scene.max_value, bits=dn_bits(scene))
-    out = {"D_lambda": dl, "D_s": ds, "QNR": (1 - dl) * (1 - ds), "D_lambda_K": dlk, "HQNR": (1 - dlk) * (1 - ds),
-           "D_rho": d_rho(f[0], scene)}
-    shifts = scene_shifts(scene, ms_exp=exp[0], key=key)
-    out.update(reprojected_metrics(f[0], scene, dim_cut=dim_cut, block_size=block_size, filtered=low, shifts=shifts))
-    return out
+    with ThreadPoolExecutor(1, thread_name_prefix="clippan-metrics") as pool:
+        rho = pool.submit(d_rho, f[0], scene)
+        exp = interp23tap(ms, r)
+        key = scene_key(scene)
+        shifts = pool.submit(scene_shifts, scene, ms_exp=exp[0], key=key)
+        # D_λ and D_s: one Gram pass over [EXP, degraded PAN] for the scene's terms, one over [fused, PAN].
+        q_ref, q_low = scene_memo(key, ("qnr_references", block_size, f.dtype),
+                                  lambda: qnr_references(exp, scene.pan, ratio=r, block_size=block_size))
+        fused_terms = pool.submit(fused_qnr_terms, f, scene.pan, block_size=block_size)
+        # One Fourier transform of the fused image serves both kernel designs.
+        filtered, low = mtf_filters(f, s.gnyq_ms, r, ("toolbox", "lambda-pnn"))
+        dlk = 1.0 - q2n(filtered[0], exp[0], block_size=block_size, max_value=scene.max_value, bits=dn_bits(scene))
+        del filtered, exp
+        rm = reprojected_metrics(f[0], scene, dim_cut=dim_cut, block_size=block_size, filtered=low,
+                                 shifts=shifts.result())
+        q_pairs, q_pan = fused_terms.result()
+        dl = float(d_lambda_torch(f, ms, ratio=r, block_size=block_size, q_ref=q_ref, q_fused=q_pairs)[0])
+        ds = float(d_s_torch(f, ms, scene.pan, ratio=r, block_size=block_size, q_low=q_low, q_fused=q_pan)[0])
+        return {"D_lambda": dl, "D_s": ds, "QNR": (1 - dl) * (1 - ds), "D_lambda_K": dlk, "HQNR": (1 - dlk) * (1 - ds),
+                "D_rho": rho.result(), **rm}
 
 
 def wald_reduced(scene: Scene) -> Scene:

@@ -12,7 +12,7 @@ Two estimators, both returning integer shifts (r, c) per band in half-PAN-pixel 
   The authors loop over the 81 shifts with full convolutions (167 s on a 1280² WV2 scene on 2 cores);
   here the four half-pixel variants of the PAN are computed once and every integer shift is a slice;
   on large scenes the candidates are ranked on a sample of window positions with batched matmuls
-  (:func:`_peer_scores_sampled`, ~5 s), on small ones exactly.
+  (:func:`_peer_scores_sampled`, ~0.5 s), on small ones exactly.
 * ``"phase"``: the integer decimation phases of Scarpa & Ciotola's NumPy tools ("Full-resolution quality
   assessment for pansharpening", Remote Sensing 2022): the PAN low-passed with the first band's MS MTF
   filter is sampled at each of the ratio² phases and correlated (window ``2*floor(ratio/2)``, covariance
@@ -41,6 +41,11 @@ __all__ = ["coregister", "coregistration_phases", "coregistration_scores", "half
 
 COREGISTRATION_METHODS = ("peer", "phase")
 _EPS = 1e-20
+# Window centres of the sampled search lie on a grid of this step (PAN pixels). 8 (one centre in 64) picks
+# the exact search's shifts on the two 1280² scenes we can check (WV2, IKONOS: each has a band whose best
+# two candidates differ by < 2e-4 in the exact scores) and moves the scores near the top by at most 5e-4,
+# as 4 does (4e-4) at 1.6x the time; 16 already picks another shift on IKONOS (benchmarks/results/metrics.md).
+SAMPLED_STRIDE = 8
 
 
 
@@ -103,8 +108,8 @@ def peer_exact_scores(x: torch.Tensor, padded: dict, offset: tuple[int, int], se
 
 @torch.no_grad()
 def _peer_scores_sampled(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int, w: int, crop: int,
-                         stride: int = 4) -> torch.Tensor:
-    """The same scores averaged over the interior window centres of a ``stride`` grid (one in 16).
+                         stride: int = SAMPLED_STRIDE) -> torch.Tensor:
+    """The same scores averaged over the interior window centres of a ``stride`` grid (one in 64 pixels).
 
     Every sampled value is the released code's correlation at that pixel exactly: only windows whose
     pixels and their own local-mean windows lie inside the image are used (there, shifting the PAN and
@@ -122,7 +127,7 @@ def _peer_scores_sampled(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int
     return sampled_scores(sums, grid[0] * grid[1], search)
 
 
-def sampled_grid(h: int, wd: int, search: int, w: int, stride: int = 4) -> tuple[int, int] | None:
+def sampled_grid(h: int, wd: int, search: int, w: int, stride: int = SAMPLED_STRIDE) -> tuple[int, int] | None:
     """(nu, nv) window centres of the sampled search on an (h, wd) cropped image, None when it falls back to
     the exact search. Centre (u, v) is cropped-image pixel (2g + stride u, 2g + stride v), g = w - 1."""
     s, t, g = stride, search // 2, w - 1
@@ -132,11 +137,20 @@ def sampled_grid(h: int, wd: int, search: int, w: int, stride: int = 4) -> tuple
     return nu, nv
 
 
+def _lags(search: int, parity: int) -> tuple[int, int]:
+    """First and last lag index alpha = search//2 - m//2 of the candidates m in -search..search of a parity
+    (a half-pixel variant's integer shifts: 5 for even m, 4 for odd m with the released code's search 4)."""
+    t = search // 2
+    d = [m // 2 for m in range(-search, search + 1) if m % 2 == parity]
+    return t - max(d), t - min(d)
+
+
 @torch.no_grad()
 def peer_sampled_sums(ms_exp: torch.Tensor, halves: dict, search: int, w: int, crop: int,
-                      stride: int = 4) -> dict:
-    """Per half-pixel variant key, the (B, L*L) float64 sums over the sampled centres of an image (see
-    :func:`_peer_scores_sampled`) of every integer lag's correlation; L = 2 (search // 2) + 1.
+                      stride: int = SAMPLED_STRIDE) -> dict:
+    """Per half-pixel variant key (fr, fc), the (B, Lr * Lc) float64 sums over the sampled centres of an image
+    (see :func:`_peer_scores_sampled`) of the correlation of every integer lag the variant's candidates use
+    (:func:`_lags`: Lr x Lc = 5 x 5, 4 x 5, 5 x 4, 4 x 4 for the released code's search 4).
 
     ``ms_exp`` (B, H, W) EXP and ``halves`` the four float32 half-pixel variants (H, W) of the filtered PAN
     (:func:`half_variants` with no padding) of the same image; :func:`sampled_grid` must not be None for it.
@@ -144,70 +158,91 @@ def peer_sampled_sums(ms_exp: torch.Tensor, halves: dict, search: int, w: int, c
     centre grid give sums that add up to the scene's (the block-wise search of :mod:`clippan_kit.scenescale`).
     """
     H, W = ms_exp.shape[-2:]
-    x = ms_exp[:, crop:H - crop, crop:W - crop].float()
+    x = ms_exp[:, crop:H - crop, crop:W - crop]
     B, h, wd = x.shape
     s = stride
-    t = search // 2  # integer shifts d = -t .. t
-    L = 2 * t + 1
+    t = search // 2  # integer shifts d = -t .. t, lag index alpha = t - d
     g = w - 1  # first pixel whose own local-mean window is inside the image
     nu, nv = sampled_grid(h, wd, search, w, stride)  # centres i = 2g + s u
     k = 2 * w // s  # blocks per window side
     nbh, nbw = nu + k - 1, nv + k - 1  # blocks from row g: window of centre u = blocks u..u+k-1
-    xc = x - window_sum(x, w) / (4.0 * w * w)
-    # s_xx at the centres only: the k x k sums of the s x s block sums of xc² (the window is their union).
-    xb = xc[:, g:g + s * nbh, g:g + s * nbw]
-    a = box_sum(xb.square().reshape(B, nbh, s, nbw, s).sum((2, 4)), k).clamp_(min=_EPS).rsqrt_()  # (B, nu, nv)
-    keys, ycs, ecs = [], [], []
-    for key, y in halves.items():
-        yc = (y - window_sum(y, w) / (4.0 * w * w))[crop:crop + h, crop:crop + wd]
-        e = window_sum(yc * yc, w).clamp_(min=_EPS).rsqrt_()  # 1/sqrt(s_yy), exact at interior pixels
-        ecs.append(torch.stack([e[2 * g - dr::s, 2 * g - dc::s][:nu, :nv] for dr in range(t, -t - 1, -1)
-                                for dc in range(t, -t - 1, -1)]))  # (L*L, nu, nv): e(i - d), same lag order
-        keys.append(key)
-        ycs.append(yc)
-    V = len(keys)
-    Y = torch.stack(ycs)  # (V, h, wd)
-    ec = torch.stack(ecs).permute(0, 2, 3, 1)  # (V, nu, nv, L*L)
-    total = torch.zeros(V, B, L * L, dtype=torch.float64)
-    # The block sums of x_c(k) y_c(k - d) for all lags d of a block: a (s + 2t)² patch of y_c correlated
-    # with the block's s² pixels of x_c (one group per block of a grouped convolution; the four variants
-    # are its batch), so each y_c pixel is gathered into ~4 patches instead of L² lagged copies.
-    # Block rows go in chunks (a few MiB at a time); the last k - 1 block rows of a chunk are carried into
-    # the next, so every window sum is the same sum of the same block products.
-    rows, carry = max(k, 16), None
-    for b0 in range(0, nbh, rows):
-        b1 = min(nbh, b0 + rows)
+    area = 4.0 * w * w
+    keys = list(halves)
+    Y = torch.stack([halves[key] for key in keys])  # (V, H, W) float32, the PAN variants before the crop
+    lags = [(_lags(search, fr), _lags(search, fc)) for fr, fc in keys]
+    totals = [torch.zeros(B, (r1 - r0 + 1) * (q1 - q0 + 1), dtype=torch.float64) for (r0, r1), (q0, q1) in lags]
+
+    def centred(v):  # v minus its local means (zero outside v: callers give rows enough context)
+        v = v.float()
+        return v - window_sum(v, w) / area
+
+    def rows_of(img, r0, r1, halo, offset=0):  # rows r0..r1 of a cropped image plus `halo` rows of context
+        a0, a1 = max(0, offset + r0 - halo), min(img.shape[-2], offset + r1 + halo)
+        return img[..., a0:a1, :], offset + r0 - a0
+
+    # Block rows go in chunks of a few MiB that overlap by the k - 1 block rows a window spans beyond its
+    # first, so every window sum is the same sum of the same block products; each chunk makes its own x_c,
+    # y_c and 1/sqrt(s_yy) from its rows of EXP and of the PAN variants (plus the rows their local means
+    # read), so no whole-image intermediate is made and everything a chunk touches stays in cache.
+    rows = chunk_rows(nbw, B, search, k)
+    for b0 in range(0, nu, rows - k + 1):
+        b1 = min(nbh, b0 + rows)  # blocks b0 .. b1-1 serve centres b0 .. b1-k
+        c1 = min(nu, b1 - k + 1)
         n = (b1 - b0) * nbw
-        kernels = xb[:, s * b0:s * b1].reshape(B, b1 - b0, s, nbw, s).permute(1, 3, 0, 2, 4).reshape(n * B, 1, s, s)
-        # Block u' needs y rows g + s u' - d .. + s - 1 for d = t .. -t: patches of s + 2t rows from g - t.
-        patches = Y[:, g - t + s * b0:g - t + s * b1 + 2 * t, g - t:g - t + s * nbw + 2 * t]
-        patches = patches.unfold(1, s + 2 * t, s).unfold(2, s + 2 * t, s)[:, :, :nbw].reshape(V, n, s + 2 * t, s + 2 * t)
-        blocks = F.conv2d(patches, kernels, groups=n).view(V, b1 - b0, nbw, B, L * L)  # lag index α = t - d
-        if carry is not None:
-            blocks = torch.cat([carry, blocks], 1)
-        c0 = b1 - blocks.shape[1]  # block row of blocks[:, 0] = first centre row it serves
-        c1 = min(nu, b1 - k + 1)  # centre u needs block rows u .. u + k - 1 < b1
-        carry = blocks[:, blocks.shape[1] - (k - 1):]
-        if c1 > c0:
-            S = box_sum(blocks, k, dims=(1, 2))[:, :c1 - c0]  # (V, c1 - c0, nv, B, L*L) window sums
-            S.mul_(ec[:, c0:c1, :, None, :])
-            total += torch.einsum("vuwbl,buw->vbl", S, a[:, c0:c1]).double()
-    return dict(zip(keys, total))
+        xr, o = rows_of(x, g + s * b0, g + s * b1, w)
+        xs = centred(xr)[:, o:o + s * (b1 - b0), g:g + s * nbw].reshape(B, b1 - b0, s, nbw, s)
+        kernels = xs.permute(1, 3, 0, 2, 4).reshape(n * B, 1, s, s)
+        # 1/sqrt(s_xx) at the chunk's centres: the k x k sums of the s x s block sums of xc² (their union).
+        a = box_sum(xs.square().sum((2, 4)), k).clamp_(min=_EPS).rsqrt_()  # (B, c1 - b0, nv)
+        # y_c on cropped rows R0..R1 (every patch row and lagged centre of the chunk), 1/sqrt(s_yy) exact there.
+        R0 = g - t + s * b0
+        yr, o = rows_of(Y, R0, g + t + s * b1, 2 * w, offset=crop)
+        yc = centred(yr)
+        e = window_sum(yc * yc, w).clamp_(min=_EPS).rsqrt_()
+        yc = yc[:, o:, crop:crop + wd]  # row 0 = cropped row R0
+        e = e[:, o:, crop:crop + wd]
+        # The block sums of x_c(k) y_c(k - d) for the lags d of a block: a patch of y_c correlated with the
+        # block's s² pixels of x_c (one group per block of a grouped convolution), so each y_c pixel is
+        # gathered into a few patches instead of one lagged copy per lag; per variant, only the lags its
+        # candidates use (81 of the 100 the four variants could give).
+        for v, ((r0, r1), (q0, q1)) in enumerate(lags):
+            ph, pw = s + r1 - r0, s + q1 - q0
+            # Block u' reads y_c rows g + s u' - d: alpha = t - d from r0, i.e. patches from g - t + r0.
+            patches = yc[v, r0:r0 + s * (b1 - b0 - 1) + ph, g - t + q0:g - t + q0 + s * (nbw - 1) + pw]
+            patches = patches.unfold(0, ph, s).unfold(1, pw, s).reshape(1, n, ph, pw)
+            blocks = F.conv2d(patches, kernels, groups=n).view(b1 - b0, nbw, B, -1)
+            S = box_sum(blocks, k, dims=(0, 1))  # (c1 - b0, nv, B, Lr*Lc) window sums
+            # e(i - d) at the chunk's centres i = 2g + s u: cropped row 2g - t + alpha + s u (R0 = row 0).
+            ec = torch.stack([e[v, g + ar::s, 2 * g - t + ac::s][:c1 - b0, :nv] for ar in range(r0, r1 + 1)
+                              for ac in range(q0, q1 + 1)], -1)  # (c1 - b0, nv, Lr*Lc), lag order
+            S.mul_(ec[:, :, None, :])
+            totals[v] += torch.einsum("uwbl,buw->bl", S, a).double()
+    return dict(zip(keys, totals))
+
+
+# Block products held per chunk of block rows by :func:`peer_sampled_sums` (values; ~2 MiB in float32).
+CHUNK_VALUES = 1 << 19
+
+
+def chunk_rows(nbw: int, bands: int, search: int, k: int) -> int:
+    """Block rows per chunk of :func:`peer_sampled_sums`: about :data:`CHUNK_VALUES` block products (nbw blocks
+    a row, ``bands`` x (search//2 * 2 + 1)² lags a block), at least 2k (a chunk recomputes k - 1 rows)."""
+    return max(2 * k, CHUNK_VALUES // (nbw * bands * (2 * (search // 2) + 1) ** 2))
 
 
 def sampled_scores(sums: dict, count: int, search: int) -> torch.Tensor:
     """(2s+1, 2s+1, B) candidate scores from the sampled sums (:func:`peer_sampled_sums`) over ``count`` centres."""
     t = search // 2
-    L = 2 * t + 1
     B = next(iter(sums.values())).shape[0]
     n = 2 * search + 1
     out = torch.empty(n, n, B, dtype=torch.float64)
     for (fr, fc), total in sums.items():
-        sc = total.view(B, L, L) / count
+        (r0, r1), (q0, q1) = _lags(search, fr), _lags(search, fc)
+        sc = total.view(B, r1 - r0 + 1, q1 - q0 + 1) / count
         for i, m in enumerate(range(-search, search + 1)):
             for j, q in enumerate(range(-search, search + 1)):
                 if m % 2 == fr and q % 2 == fc:
-                    out[i, j] = sc[:, t - m // 2, t - q // 2]
+                    out[i, j] = sc[:, t - m // 2 - r0, t - q // 2 - q0]
     return out
 
 
@@ -236,8 +271,8 @@ def coregister(ms_lr, pan, sensor, *, method: str = "peer", ms_exp=None, search:
             border cut (4, 8, 3 in the released code).
         exact: True scores every candidate on every pixel (the released code's computation, ~100 s on
             a 1280² 8-band scene); False averages each candidate's correlation map over the interior
-            window centres of a 4-pixel grid (:func:`_peer_scores_sampled`, ~5 s there), which picks the
-            released code's shifts on the WV2 scene although its scores differ by up to 0.02; None
+            window centres of an 8-pixel grid (:func:`_peer_scores_sampled`, ~0.5 s there), which picks the
+            released code's shifts on the WV2 and IKONOS scenes although its scores differ by up to 0.02; None
             (default): exact up to :data:`EXACT_SEARCH_PIXELS` PAN pixels (border windows weigh too
             much in small images to leave them out), sampled above.
     """

@@ -45,14 +45,26 @@ def shift_decimate(x: torch.Tensor, shifts, ratio: int) -> torch.Tensor:
     s = _as_shifts(shifts, N, B, x.device).cpu()
     # Only the kept samples are interpolated (the half-pixel filter is 1-D per axis): rows first, giving an
     # (H/r, W) strip, then columns; ~10x less work than shifting the whole image and decimating after.
-    same = bool((s == s[:1]).all())  # one shift per band for the whole batch (the usual case): no copies
-    out = []
-    for b in range(B):
-        images = [x[:, b]] if same else [x[n:n + 1, b] for n in range(N)]
-        per_n = [_shift_sample(_shift_sample(t, int(s[n, b, 0]), ratio, -2), int(s[n, b, 1]), ratio, -1)
-                 for n, t in enumerate(images)]
-        out.append(per_n[0] if same else torch.cat(per_n))
-    return torch.stack(out, 1)
+    if bool((s == s[:1]).all()):  # one shift per band for the whole batch (the usual case)
+        # Bands with the same shift go through together (WV2's usual co-registration: two groups of 8 bands).
+        groups: dict[tuple[int, int], list[int]] = {}
+        for b in range(B):
+            groups.setdefault((int(s[0, b, 0]), int(s[0, b, 1])), []).append(b)
+        if len(groups) == 1:
+            (r, c), = groups
+            return _shift_sample(_shift_sample(x, r, ratio, -2), c, ratio, -1)
+        out = x.new_empty(N, B, H // ratio, W // ratio)
+        for (r, c), bands in groups.items():
+            if bands == list(range(bands[0], bands[-1] + 1)):  # a run of bands: a view, not a copy
+                part, where = x[:, bands[0]:bands[-1] + 1], slice(bands[0], bands[-1] + 1)
+            else:
+                where = torch.tensor(bands, device=x.device)
+                part = x.index_select(1, where)
+            out[:, where] = _shift_sample(_shift_sample(part, r, ratio, -2), c, ratio, -1)
+        return out
+    return torch.stack([torch.cat([_shift_sample(_shift_sample(x[n:n + 1, b], int(s[n, b, 0]), ratio, -2),
+                                                 int(s[n, b, 1]), ratio, -1) for n in range(N)])
+                        for b in range(B)], 1)
 
 
 def _shift_sample(x: torch.Tensor, s: int, ratio: int, dim: int) -> torch.Tensor:
@@ -65,32 +77,32 @@ def _shift_sample(x: torch.Tensor, s: int, ratio: int, dim: int) -> torch.Tensor
     n = x.shape[dim]
     m = n // ratio
     first = ratio // 2 - s // 2  # position i of sample k = 0
-    L = len(HALF_SHIFT_TAPS) if s % 2 else 1
-    lo = first - L // 2  # first position read
-    pad_lo, pad_hi = max(0, -lo), max(0, lo + ratio * (m - 1) + L - n)
-    if pad_lo or pad_hi:
-        x = F.pad(x, (pad_lo, pad_hi) if dim == -1 else (0, 0, pad_lo, pad_hi))  # zero borders
-    index = [slice(None)] * x.ndim
+    taps = [float(t) for t in HALF_SHIFT_TAPS] if s % 2 else [1.0]
+    lo = first - len(taps) // 2  # position read by the first tap for k = 0
 
-    def read(start):  # positions start, start + ratio, ... (m of them) of the padded axis
-        index[dim] = slice(start + pad_lo, start + pad_lo + ratio * (m - 1) + 1, ratio)
-        return x[tuple(index)]
+    def ks(p0):  # the k < m whose position p0 + ratio k lies in the axis (zero borders: the others add 0)
+        k0 = min(m, max(0, (ratio - 1 - p0) // ratio))
+        return k0, max(k0, min(m, (n - 1 - p0) // ratio + 1))
 
-    if L == 1:
-        out = read(lo)
-    else:
-        out = read(lo) * float(HALF_SHIFT_TAPS[0])
-        for tap in range(1, L):
-            out = out + read(lo + tap) * float(HALF_SHIFT_TAPS[tap])
-    k_lo = min(m, max(0, (-first + ratio - 1) // ratio))  # first k with position >= 0
-    k_hi = max(k_lo, min(m, (n - 1 - first) // ratio + 1))  # past the last k with position < n
-    if k_lo > 0 or k_hi < m:
-        keep = torch.zeros(m, dtype=x.dtype, device=x.device)
-        keep[k_lo:k_hi] = 1.0
-        shape = [1] * out.ndim
-        shape[dim] = m
-        out = out * keep.view(shape)
+    shape = list(x.shape)
+    shape[dim] = m
+    out = x.new_zeros(shape)
+    for tap, weight in enumerate(taps):  # one strided pass a tap, added in place: no padded copy of x
+        k0, k1 = ks(lo + tap)
+        if k1 > k0:
+            out.narrow(dim, k0, k1 - k0).add_(
+                x.narrow(dim, lo + tap + ratio * k0, ratio * (k1 - k0 - 1) + 1)[_every(dim, ratio, x.ndim)], alpha=weight)
+    k_lo, k_hi = ks(first)  # a sample whose own position is outside the axis is 0
+    out.narrow(dim, 0, k_lo).zero_()
+    out.narrow(dim, k_hi, m - k_hi).zero_()
     return out
+
+
+def _every(dim: int, step: int, ndim: int) -> tuple:
+    """Index taking every ``step``-th entry along ``dim``."""
+    index = [slice(None)] * ndim
+    index[dim] = slice(None, None, step)
+    return tuple(index)
 
 
 def phases_to_shifts(phases, ratio: int) -> np.ndarray:

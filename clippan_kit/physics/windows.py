@@ -32,6 +32,8 @@ def window_sum(t: torch.Tensor, w: int) -> torch.Tensor:
 
 def _box_sum_1d(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
     n = x.shape[dim] - size + 1
+    if size == 1:
+        return x.clone()
     if size <= 8:
         out = x.narrow(dim, 0, n) + x.narrow(dim, 1, n)
         for k in range(2, size):
@@ -57,6 +59,16 @@ def local_correlation_torch(x: torch.Tensor, y: torch.Tensor, half_width: int, *
         return window_sum(t, w)
 
     area = 4.0 * w * w
+    if not (torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)):
+        # Evaluation (D_ρ, the phase search): the same arithmetic in place, a third fewer strip-sized temporaries.
+        xc = x - wsum(x).div_(area)
+        yc = y - wsum(y).div_(area)
+        sxy = wsum(xc * yc)
+        if clip_covariance:
+            sxy.clamp_(min=_EPS)
+        sxx = wsum(xc.square_()).clamp_(min=_EPS)
+        syy = wsum(yc.square_()).clamp_(min=_EPS)
+        return sxy.div_((sxx * syy).sqrt_().add_(_EPS))
     xc = x - wsum(x) / area
     yc = y - wsum(y) / area
     sxy = wsum(xc * yc)

@@ -6,7 +6,7 @@ The in-memory indices (:func:`clippan_kit.metrics.full_resolution_metrics`, "pee
    local correlation maps between EXP and the PAN filtered by its MTF and shifted
    (:func:`clippan_kit.physics.coregister`): on a whole scene of up to ``EXACT_SEARCH_PIXELS`` PAN pixels the
    mean over every pixel of the image cut by 3 pixels (:func:`~clippan_kit.physics.coregistration.peer_exact_scores`),
-   above it the mean over a 4-pixel grid of interior window centres
+   above it the mean over an 8-pixel grid (``SAMPLED_STRIDE``) of interior window centres
    (:func:`~clippan_kit.physics.coregistration.peer_sampled_sums`);
 2. the fused image filtered with the λ-PNN MTF kernels (replicate borders), shifted and decimated
    (:func:`clippan_kit.physics.shift_decimate`, zero borders), scored against the MS at MS scale: Q2n
@@ -50,7 +50,7 @@ Q_BLOCK = 32  # block / window side of the R-indices, MS pixels (the in-memory d
 R_METRICS = ("R_Q2n", "R_Q", "R_SAM", "R_ERGAS")
 _PEER = {k: p.default for k, p in inspect.signature(coreg.coregister).parameters.items()
          if k in ("search", "semi_width", "crop")}  # the in-memory search's defaults
-_STRIDE = inspect.signature(coreg.peer_sampled_sums).parameters["stride"].default
+_STRIDE = coreg.SAMPLED_STRIDE
 _TAPS = len(HALF_SHIFT_TAPS) // 2  # half-pixel interpolator reach (6 samples before, 5 after)
 
 
