@@ -80,7 +80,8 @@ def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cu
     # Two chains share the cores (torch releases the GIL): a second thread computes D_ρ, the co-registration
     # search (the largest term of the scene alone, a compute-bound grouped convolution) and the fused image's
     # terms of D_λ and D_s, while this one makes EXP, the scene's terms of D_λ and D_s, the MTF filtering and
-    # D_λ^(K), which are bound by memory passes: 1.9 -> 1.6 s on the WV2 scene (benchmarks/results/metrics.md).
+    # D_λ^(K), which are bound by memory passes (D_ρ alone beside the rest: 2.19 -> 2.02 s on the WV2 scene;
+    # benchmarks/results/metrics.md, session 8).
     # The terms of the scene alone are kept per scene (memo): a second fused image computes only its own.
     with ThreadPoolExecutor(1, thread_name_prefix="clippan-metrics") as pool:
         rho = pool.submit(d_rho, f[0], scene)

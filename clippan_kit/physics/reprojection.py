@@ -46,12 +46,12 @@ def shift_decimate(x: torch.Tensor, shifts, ratio: int) -> torch.Tensor:
     # Only the kept samples are interpolated (the half-pixel filter is 1-D per axis): rows first, giving an
     # (H/r, W) strip, then columns; ~10x less work than shifting the whole image and decimating after.
     if bool((s == s[:1]).all()):  # one shift per band for the whole batch (the usual case)
-        # Bands with the same shift go through together (WV2's usual co-registration: two groups of 8 bands).
+        # Bands with the same shift go through together (the WV2 scene's shifts: 7 bands and 1).
         groups: dict[tuple[int, int], list[int]] = {}
         for b in range(B):
             groups.setdefault((int(s[0, b, 0]), int(s[0, b, 1])), []).append(b)
         if len(groups) == 1:
-            (r, c), = groups
+            r, c = next(iter(groups))
             return _shift_sample(_shift_sample(x, r, ratio, -2), c, ratio, -1)
         out = x.new_empty(N, B, H // ratio, W // ratio)
         for (r, c), bands in groups.items():
