@@ -91,9 +91,8 @@ def qnr_references(ms_exp, pan, *, ratio: int, block_size: int = 32) -> tuple[to
     """The scene's own terms of D_λ and D_s ("expanded" domain) in one pass: (:func:`d_lambda_reference`,
     :func:`d_s_reference`) of EXP (N, B, H, W) and the PAN (N, 1, H, W). The metric suite keeps them per scene."""
     e = as_batch(ms_exp, "EXP")
-    P = as_pan_batch(pan).to(e.dtype)
     _check_blocks(e.shape, block_size)
-    return _qnr_pairs(e, interp23tap(imresize_down(P, ratio), ratio), block_size)
+    return _qnr_pairs(e, _degraded_pan(pan, ratio, e.dtype), block_size)
 
 
 def fused_qnr_terms(fused, pan, *, block_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,9 +123,14 @@ def d_s_reference(ms_exp, pan, *, ratio: int, block_size: int = 32) -> torch.Ten
     """The scene's own term of D_s ("expanded" domain): block Q of each EXP band with the PAN degraded
     (``imresize`` by 1/ratio) and re-expanded (23-tap), (N, B, H, W), (N, 1, H, W) -> (N, B)."""
     e = as_batch(ms_exp, "EXP")
-    P = as_pan_batch(pan).to(e.dtype)
     _check_blocks(e.shape, block_size)
-    return _block_q(e, interp23tap(imresize_down(P, ratio), ratio), block_size)
+    return _block_q(e, _degraded_pan(pan, ratio, e.dtype), block_size)
+
+
+def _degraded_pan(pan, ratio: int, dtype) -> torch.Tensor:
+    """D_s's low-scale PAN at full size (toolbox 1.0): ``imresize`` by 1/ratio, then the 23-tap expansion."""
+    P = as_pan_batch(pan).to(dtype)
+    return interp23tap(imresize_down(P, ratio), ratio)
 
 
 def d_lambda_torch(fused, ms_lr, *, ratio: int, block_size: int = 32, p: float = 1.0,

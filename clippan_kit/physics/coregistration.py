@@ -11,7 +11,7 @@ Two estimators, both returning integer shifts (r, c) per band in half-PAN-pixel 
   border; the shift with the largest mean correlation wins (first maximum in row-major order).
   The authors loop over the 81 shifts with full convolutions (167 s on a 1280² WV2 scene on 2 cores);
   here the four half-pixel variants of the PAN are computed once and every integer shift is a slice;
-  on large scenes the candidates are ranked on a sample of window positions with batched matmuls
+  on large scenes the candidates are ranked on a sample of window positions with grouped convolutions
   (:func:`_peer_scores_sampled`, ~0.5 s), on small ones exactly.
 * ``"phase"``: the integer decimation phases of Scarpa & Ciotola's NumPy tools ("Full-resolution quality
   assessment for pansharpening", Remote Sensing 2022): the PAN low-passed with the first band's MS MTF
@@ -109,14 +109,14 @@ def peer_exact_scores(x: torch.Tensor, padded: dict, offset: tuple[int, int], se
 @torch.no_grad()
 def _peer_scores_sampled(ms_exp: torch.Tensor, pan_lp: torch.Tensor, search: int, w: int, crop: int,
                          stride: int = SAMPLED_STRIDE) -> torch.Tensor:
-    """The same scores averaged over the interior window centres of a ``stride`` grid (one in 64 pixels).
+    """The same scores averaged over the interior window centres of a ``stride`` grid (one in stride² pixels).
 
     Every sampled value is the released code's correlation at that pixel exactly: only windows whose
     pixels and their own local-mean windows lie inside the image are used (there, shifting the PAN and
     computing its local statistics commute, so they are computed once per half-pixel variant), and the
     windows are unions of ``stride`` x ``stride`` blocks. The block sums of x_c(k) y_c(k - d) for all
-    integer shifts d of one half-pixel variant are one batched matrix product (B x stride² by
-    stride² x shifts per block), so the 81 candidates cost four matmuls instead of 81 passes over the
+    integer shifts d of one half-pixel variant come from one grouped convolution per chunk of block rows
+    (:func:`peer_sampled_sums`), so the 81 candidates cost four convolutions instead of 81 passes over the
     image. float32: the smallest score gap between candidates we met (1.6e-4) is far above its rounding.
     """
     H, W = pan_lp.shape

@@ -113,28 +113,9 @@ def _kernel_spectrum(gnyq: float, ratio: int, size: int, convention: str, shape:
     return torch.fft.rfft2(kernel, s=shape)
 
 
-def _fft_filter(x: torch.Tensor, gains: Sequence[float], ratio: int, size: int,
-                conventions: Sequence[str]) -> list[torch.Tensor]:
-    """Filter x (N, C, H, W), channel c with the MTF kernel of ``gains[c]``, replicate borders, same size,
-    once per convention: the padded image's spectrum is computed once and shared by every convention."""
-    if _plain_cpu(x):
-        return _fft_filter_by_bands(x, gains, ratio, size, conventions)
-    p = size // 2
-    H, W = x.shape[-2:]
-    xp = F.pad(x, (p, p, p, p), mode="replicate")
-    shape = tuple(xp.shape[-2:])
-    X = torch.fft.rfft2(xp)
-    unique = list(dict.fromkeys(gains))  # bands sharing a gain share one spectrum (WV2: 2 for 8 bands)
-    out = []
-    for convention in conventions:
-        spectra = torch.stack([_kernel_spectrum(g, ratio, size, convention, shape, x.dtype, str(x.device))
-                               for g in unique])
-        if len(unique) < len(gains):
-            spectra = spectra[[unique.index(g) for g in gains]]
-        # Circular convolution at the padded size; outputs from index size-1 on never wrap.
-        y = torch.fft.irfft2(X * spectra, s=shape)
-        out.append(y[..., size - 1:size - 1 + H, size - 1:size - 1 + W])
-    return out
+# Outside autograd on the CPU, :func:`_fft_filter` takes the bands a few at a time: about this many padded
+# pixels (32 MB in float64, below glibc's largest mmap threshold, so the next group reuses the memory).
+_GROUP_PIXELS = 1 << 22
 
 
 def _plain_cpu(t: torch.Tensor) -> bool:
@@ -142,37 +123,36 @@ def _plain_cpu(t: torch.Tensor) -> bool:
     return t.device.type == "cpu" and not (torch.is_grad_enabled() and t.requires_grad)
 
 
-# Bands filtered together outside autograd (:func:`_fft_filter_by_bands`): about this many padded pixels
-# (32 MB in float64, below glibc's largest mmap threshold, so the next group reuses the memory).
-_GROUP_PIXELS = 1 << 22
+def _fft_filter(x: torch.Tensor, gains: Sequence[float], ratio: int, size: int,
+                conventions: Sequence[str]) -> list[torch.Tensor]:
+    """Filter x (N, C, H, W), channel c with the MTF kernel of ``gains[c]``, replicate borders, same size,
+    once per convention: each padded band's spectrum is computed once and shared by every convention.
 
-
-@torch.no_grad()
-def _fft_filter_by_bands(x: torch.Tensor, gains: Sequence[float], ratio: int, size: int,
-                         conventions: Sequence[str]) -> list[torch.Tensor]:
-    """:func:`_fft_filter` outside autograd on the CPU, a few bands at a time, each result written into its
-    place in one (N, C, H, W) output per convention.
-
-    The transforms' buffers are a few tens of MB that the next group reuses, instead of five whole-image
-    spectra and padded copies (~550 MB for 8 x 1280² float64) mapped afresh and zeroed by the system at
-    each call (a page fault per 4 KiB): 0.65 -> 0.34 s on 2 cores (8 x 1280², two conventions). Same values
-    as the whole-image path to rounding (~1e-16 relative).
+    Outside autograd on the CPU the bands go a few at a time (:data:`_GROUP_PIXELS`), each group's result
+    written into its place in one (N, C, H, W) output per convention: the transforms' buffers are a few tens
+    of MB that the next group reuses, instead of whole-image spectra and padded copies (~550 MB for 8 x 1280²
+    float64) mapped afresh and zeroed by the system at each call (a page fault per 4 KiB): 0.65 -> 0.34 s on
+    2 cores (8 x 1280², two conventions). The same values either way, to rounding (~1e-16 relative).
     """
     p = size // 2
     N, C, H, W = x.shape
     shape = (H + 2 * p, W + 2 * p)
-    out = [torch.empty_like(x) for _ in conventions]
-    step = max(1, _GROUP_PIXELS // (N * shape[0] * shape[1]))
+    step = max(1, _GROUP_PIXELS // (N * shape[0] * shape[1])) if _plain_cpu(x) else C
+    out: list = [None] * len(conventions)
     for c0 in range(0, C, step):
         c1 = min(C, c0 + step)
         X = torch.fft.rfft2(F.pad(x[:, c0:c1], (p, p, p, p), mode="replicate"))
-        for o, convention in zip(out, conventions):
-            Y = torch.empty_like(X)
-            for c in range(c0, c1):  # broadcast products: no stack of per-band kernel spectra
-                spectrum = _kernel_spectrum(float(gains[c]), ratio, size, convention, shape, x.dtype, str(x.device))
-                torch.mul(X[:, c - c0], spectrum, out=Y[:, c - c0])
+        for i, convention in enumerate(conventions):
+            spectra = torch.stack([_kernel_spectrum(float(g), ratio, size, convention, shape, x.dtype, str(x.device))
+                                   for g in gains[c0:c1]])
             # Circular convolution at the padded size; outputs from index size-1 on never wrap.
-            o[:, c0:c1] = torch.fft.irfft2(Y, s=shape)[..., size - 1:size - 1 + H, size - 1:size - 1 + W]
+            y = torch.fft.irfft2(X * spectra, s=shape)[..., size - 1:size - 1 + H, size - 1:size - 1 + W]
+            if c1 - c0 == C:
+                out[i] = y
+            else:
+                if out[i] is None:
+                    out[i] = x.new_empty(N, C, H, W)
+                out[i][:, c0:c1] = y
     return out
 
 
