@@ -155,6 +155,30 @@ def test_q2n_handles_band_counts_and_sizes_not_multiple_of_block():
     assert q2n(noisy, ref, convention="float") == pytest.approx(q, abs=5e-3)
 
 
+def test_q2n_of_quantised_blocks_from_raw_sums_equals_the_centred_moments_and_leaves_inputs_alone():
+    """On the toolbox's integer DN the block moments come from raw sums and products (exact in float64 for
+    integers): the centred computation's quality to rounding, on bright low-contrast blocks where a raw-sum
+    formula would lose digits on real-valued data. The rounding runs on the tiles' own copies: q2n never
+    changes its inputs, whether the tiles are copies or the image's own memory."""
+    from clippan_kit.metrics.q2n import _block_quality
+
+    rng = np.random.default_rng(5)
+    ref = torch.from_numpy(np.round(1900 + rng.normal(0, 3, (6, 8, 1024))))
+    fus = torch.from_numpy(np.round(ref.numpy() * 0.98 + rng.normal(0, 2, ref.shape)))
+    centred, raw = _block_quality(ref, fus, 1), _block_quality(ref, fus, 1, integers=True)
+    assert torch.allclose(raw, centred, rtol=0, atol=1e-13) and 0.05 < float(centred.min()) < float(centred.max()) < 1
+    for size in (64, 72):  # whole blocks, and mirror padding
+        a, b = _smooth_image(4, size) + 0.3, _smooth_image(4, size, seed=9) + 0.7
+        kept = a.copy(), b.copy()
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        for convention in ("toolbox", "fr", "pancollection"):
+            q2n(a, b, convention=convention)
+            q2n(ta, tb, convention=convention)
+            q2n(ta[:, :32, :32], tb[:, :32, :32], convention=convention)  # one block
+        assert np.array_equal(a, kept[0]) and np.array_equal(b, kept[1])
+        assert np.array_equal(ta.numpy(), kept[0]) and np.array_equal(tb.numpy(), kept[1])
+
+
 def test_degrading_worsens_every_index():
     ref = _smooth_image(4, 64)
     mild = ref + RNG.normal(0, 20, ref.shape)

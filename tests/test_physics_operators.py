@@ -196,9 +196,11 @@ def test_reprojection_with_even_shifts_is_the_integer_phase_decimation():
     phases = np.array([[0, 3], [2, 2], [1, 0], [3, 3], [2, 1], [0, 0], [1, 2], [3, 1]])
     out = Reprojection.for_sensor(WV2, phases_to_shifts(phases, 4))(x)
     low = mtf_filter(x, WV2.gnyq_ms, 4, convention="lambda-pnn")
+    # Outside autograd the separable λ-PNN kernels are applied at the kept samples only (banded matrices, not
+    # the FFT): the same numbers to rounding.
     for b, (r, c) in enumerate(phases):
-        assert np.array_equal(out[b], low[b, r::4, c::4])
-    assert np.array_equal(Reprojection.for_sensor(WV2)(x), decimate(low, 4))  # no shifts: the toolbox phase
+        np.testing.assert_allclose(out[b], low[b, r::4, c::4], rtol=1e-14, atol=0)
+    np.testing.assert_allclose(Reprojection.for_sensor(WV2)(x), decimate(low, 4), rtol=1e-14, atol=0)  # the toolbox phase
 
 
 def test_imresize_equals_pillow_bicubic_inside_the_border():
@@ -292,3 +294,83 @@ def test_box_sum_on_other_dimensions_equals_box_sum_on_the_last_two():
         assert moved.shape == (2, 20 - size + 1, 30 - size + 1, 3)
         assert torch.allclose(moved, box_sum(x.permute(0, 3, 1, 2), size).permute(0, 2, 3, 1), atol=1e-12)
         assert float(moved[1, 2, 5, 1]) == pytest.approx(float(x[1, 2:2 + size, 5:5 + size, 1].sum()), abs=1e-12)
+
+
+@pytest.mark.parametrize("w", [1, 2, 3, 8])  # 3: a window (6) that is not a power of two: padded box sums
+def test_window_sums_by_doubling_equal_padded_box_sums_and_match_their_autograd_path(w):
+    """window_sum adds by doubling when 2w is a power of two: the padded box sums' values, the same bits
+    outside autograd (no padded copy) as under it (D_ρ's evaluation and loss paths), and the same gradient."""
+    import torch.nn.functional as F
+    from clippan_kit.physics.windows import box_sum, window_sum
+
+    x = torch.from_numpy(np.random.default_rng(w).normal(size=(2, 3, 19, 2 * w + 7)))
+    for part in (x, x[..., :2, :], x[..., :, :2]):  # two rows or two columns: the smallest axes it takes
+        padded = box_sum(F.pad(part, (w, w, w, w)), 2 * w)[..., 1:, 1:]
+        fast = window_sum(part, w)
+        leaf = part.clone().requires_grad_(True)
+        slow = window_sum(leaf, w)
+        assert fast.shape == part.shape and slow.requires_grad
+        assert torch.equal(fast, slow.detach())
+        assert torch.allclose(fast, padded, rtol=0, atol=1e-12)
+        weights = torch.from_numpy(np.random.default_rng(0).normal(size=part.shape))
+        (slow * weights).sum().backward()
+        padded_leaf = part.clone().requires_grad_(True)
+        (box_sum(F.pad(padded_leaf, (w, w, w, w)), 2 * w)[..., 1:, 1:] * weights).sum().backward()
+        assert torch.allclose(leaf.grad, padded_leaf.grad, rtol=0, atol=1e-12)
+    assert float(window_sum(x, w)[0, 0, 0, 0]) == pytest.approx(float(x[0, 0, :w + 1, :w + 1].sum()), abs=1e-12)
+
+
+@pytest.mark.parametrize("ratio", [2, 4, 8])
+def test_interp23tap_in_one_transform_per_axis_equals_the_dyadic_steps(ratio):
+    """interp23tap applies all its dyadic steps along an axis with one FFT (a circular filter per output phase):
+    the toolbox's step-by-step result (zero insertion and the 23-tap filter, rows and columns at each level)
+    to rounding, on sizes with odd factors, with the input samples kept exactly."""
+    from clippan_kit.physics.interpolation import _upsample2_1d, interp23tap
+
+    x = torch.from_numpy(_smooth((3, 11, 14), seed=ratio) * 100)
+    steps = x
+    for level in range(int(np.log2(ratio))):
+        offset = 1 if level == 0 else 0
+        steps = _upsample2_1d(_upsample2_1d(steps, -1, offset), -2, offset)
+    out = interp23tap(x, ratio)
+    assert out.shape == steps.shape == (3, 11 * ratio, 14 * ratio)
+    assert torch.allclose(out, steps, rtol=0, atol=1e-13 * float(x.abs().max()))
+    assert torch.equal(out[..., ratio // 2::ratio, ratio // 2::ratio], x)
+    assert not torch.allclose(out[..., 0::ratio, 0::ratio], x)  # the new samples are interpolated, not copies
+
+
+def test_lambda_pnn_kernels_are_separable_and_the_toolbox_ones_are_not():
+    for g in WV2.gnyq_ms:
+        column, row = mtf.separable_factors(g, 4)
+        kernel = mtf_kernel(g, 4, convention="lambda-pnn")
+        assert np.abs(np.outer(column, row) - kernel).max() < 1e-15 * 4 and row.sum() > 0
+    assert mtf.separable_factors(0.3, 4, convention="toolbox") is None  # rotationally symmetric window
+    assert mtf.separable_factors(0.9, 4) is None  # clipped negative taps break the product
+
+
+@pytest.mark.parametrize("ratio", [4, 8])
+def test_separable_reprojection_equals_filtering_then_sampling(ratio):
+    """Outside autograd the λ-PNN reprojection applies its separable kernels as banded matrices at the kept
+    samples: the values of the whole-image filter followed by shift_decimate / decimate, for even, odd and
+    negative shifts, shifts per image, sizes that are not multiples of the ratio, and kernels that are not
+    separable (gain 0.9: the FFT path); under autograd the FFT path runs and gives the same numbers."""
+    from clippan_kit.physics.reprojection import reproject_ms, shift_decimate
+
+    rng = np.random.default_rng(ratio)
+    gains = [0.35, 0.27, 0.3, 0.35]
+    for H, W in ((64, 64), (70, 45)):
+        x = torch.from_numpy(_smooth((2, 4, H, W), seed=H) * 1000)
+        low = mtf_filter(x, gains, ratio, convention="lambda-pnn")
+        for shifts in (None, np.array([[1, 0], [-3, 2], [0, -1], [4, -4]]), rng.integers(-4, 5, size=(2, 4, 2))):
+            want = decimate(low, ratio) if shifts is None else shift_decimate(low, shifts, ratio)
+            got = reproject_ms(x, gains, ratio, shifts)
+            assert got.shape == want.shape
+            assert torch.allclose(got, want, rtol=0, atol=1e-13 * float(want.abs().max()))
+            leaf = x.clone().requires_grad_(True)
+            differentiable = reproject_ms(leaf, gains, ratio, shifts)
+            assert differentiable.requires_grad
+            assert torch.allclose(differentiable.detach(), got, rtol=0, atol=1e-12 * float(want.abs().max()))
+    x = torch.from_numpy(_smooth((1, 2, 32, 32)))
+    unseparable = reproject_ms(x, [0.9, 0.35], 4, np.array([[1, 1], [0, 3]]))
+    want = shift_decimate(mtf_filter(x, [0.9, 0.35], 4, convention="lambda-pnn"), np.array([[1, 1], [0, 3]]), 4)
+    assert torch.equal(unseparable, want)

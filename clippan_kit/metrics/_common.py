@@ -70,20 +70,20 @@ def symmetric_pad(x: torch.Tensor, after_h: int, after_w: int, mode: str) -> tor
     return torch.cat([x, x.index_select(-1, cols)], dim=-1)
 
 
-def quantize(x: torch.Tensor, mode: str | None) -> torch.Tensor:
+def quantize(x: torch.Tensor, mode: str | None, *, in_place: bool = False) -> torch.Tensor:
     """Evaluation-only integer cast of the toolbox (no gradient flows through it).
 
     ``"round"``: MATLAB ``uint16(x)`` (round half away from zero, saturate to [0, 65535]);
     ``"trunc"``: numpy ``astype(int16)`` (toward zero), as the λ-PNN authors' port does when it pads;
-    ``None``: keep the real values (the differentiable path).
+    ``None``: keep the real values (the differentiable path). ``in_place``: overwrite x (a caller's own copy).
     """
     if mode is None:
         return x
     with torch.no_grad():
         if mode == "round":  # negatives saturate to 0 either way, so floor(x + 0.5) is half-away rounding
-            return (x + 0.5).floor_().clamp_(0, 65535)
+            return (x.add_(0.5) if in_place else x + 0.5).floor_().clamp_(0, 65535)
         if mode == "trunc":
-            return torch.trunc(x)
+            return x.trunc_() if in_place else torch.trunc(x)
     raise ValueError(f"quantize must be None, 'round' or 'trunc', got {mode!r}")
 
 

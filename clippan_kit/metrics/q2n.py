@@ -89,20 +89,31 @@ def _pad_bands(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, x.new_zeros(x.shape[0], n - B, *x.shape[2:])], dim=1)
 
 
-def _block_quality(ref: torch.Tensor, fus: torch.Tensor, ddof: int) -> torch.Tensor:
+def _block_quality(ref: torch.Tensor, fus: torch.Tensor, ddof: int, integers: bool = False) -> torch.Tensor:
     """Onion quality of blocks: ref, fus (..., C, P) with C a power of two -> (...,) quality in [0, 1].
 
     ``onions_quality.m`` normalises both blocks with the reference's per-band mean and std and adds 1;
     every term it needs is a central moment, so the normalisation is applied to the block moments
     (per-band affine maps) instead of to every pixel: same numbers, a third of the passes over the data.
+    ``integers=True`` (the toolbox's quantised DN): the moments come from the raw sums and products, which
+    are exact in float64 for integers (over a 32² block the products of 16-bit values sum to < 2^42), so no
+    centred copies are made; otherwise from the centred blocks, which keeps real-valued data accurate.
     """
     C, P = ref.shape[-2:]
-    mean_r = ref.mean(-1, keepdim=True)
-    mean_f = fus.mean(-1, keepdim=True)
-    rc, fc = ref - mean_r, fus - mean_f
-    var_r, var_f = (rc * rc).mean(-1), (fc * fc).mean(-1)  # (..., C), ddof 0
-    cov = rc @ fc.transpose(-1, -2) / P  # (..., C, C) cross-covariances, ddof 0
-    mean_r, mean_f = mean_r[..., 0], mean_f[..., 0]
+    if integers:
+        sum_r, sum_f = ref.sum(-1), fus.sum(-1)
+        mean_r, mean_f = sum_r / P, sum_f / P
+        # Diagonals of the Gram matrices (batched products: no squared copy), then central moments, ddof 0.
+        var_r = (torch.einsum("...cp,...cp->...c", ref, ref) - sum_r * mean_r) / P
+        var_f = (torch.einsum("...cp,...cp->...c", fus, fus) - sum_f * mean_f) / P
+        cov = (ref @ fus.transpose(-1, -2) - sum_r[..., :, None] * mean_f[..., None, :]) / P
+    else:
+        mean_r = ref.mean(-1, keepdim=True)
+        mean_f = fus.mean(-1, keepdim=True)
+        rc, fc = ref - mean_r, fus - mean_f
+        var_r, var_f = (rc * rc).mean(-1), (fc * fc).mean(-1)  # (..., C), ddof 0
+        cov = rc @ fc.transpose(-1, -2) / P  # (..., C, C) cross-covariances, ddof 0
+        mean_r, mean_f = mean_r[..., 0], mean_f[..., 0]
     std = torch.sqrt(var_r * (P / (P - ddof)))
     std = torch.where(std == 0, torch.full_like(std, _EPS_STD), std)
     # Toolbox quirk kept for fidelity: a zero-mean reference band leaves the fused band unscaled.
@@ -124,6 +135,10 @@ def _block_quality(ref: torch.Tensor, fus: torch.Tensor, ddof: int) -> torch.Ten
     degenerate[..., -1] = 1.0
     q = torch.where((term3 == 0)[..., None], degenerate * mean_bias[..., None], q)
     return torch.sqrt((q**2).sum(-1))
+
+
+def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 def q2n_padding(H: int, W: int, *, block_size: int = 32, shift: int | None = None,
@@ -186,10 +201,12 @@ def q2n_map_torch(
     for k0 in range(0, steps_h, per):
         k1 = min(steps_h, k0 + per)
         y0, y1 = k0 * shift, (k1 - 1) * shift + bs_h
-        f, r = fused[..., y0:y1, :], reference[..., y0:y1, :]
-        if quantize_now:
-            f, r = quantize(f, quantize_mode), quantize(r, quantize_mode)
-        rows.append(_block_quality(tiles(_pad_bands(r)), tiles(_pad_bands(f)), ddof))
+        f, r = tiles(_pad_bands(fused[..., y0:y1, :])), tiles(_pad_bands(reference[..., y0:y1, :]))
+        if quantize_now:  # on the tiles' own copies (tiling and quantising commute): one pass fewer each
+            f = quantize(f, quantize_mode, in_place=not _shares_memory(f, fused))
+            r = quantize(r, quantize_mode, in_place=not _shares_memory(r, reference))
+        # Raw-sum moments only where they are exact: integers in float64 (float32 sums of 16-bit squares are not).
+        rows.append(_block_quality(r, f, ddof, integers=quantize_now and r.dtype == f.dtype == torch.float64))
     return torch.cat(rows, 1)
 
 

@@ -45,8 +45,8 @@ def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cu
 
     Defaults: QNR with toolbox-1.0 D_λ and D_s, D_λ^(K) at PAN scale (Vivone's HQNR), D_ρ of λ-PNN, and
     Scarpa's reprojected R-Q2n/R-Q/R-SAM/R-ERGAS (``dim_cut`` at MS scale). Every image is made once and
-    shared: EXP (D_λ, D_s and the co-registration search), the toolbox-MTF-filtered fused image (D_λ^(K)),
-    the λ-PNN-MTF-filtered one (the reprojection). The terms that depend on the scene only (the
+    shared: EXP (D_λ, D_s and the co-registration search), the toolbox-MTF-filtered fused image (D_λ^(K));
+    the reprojection filters only at the samples it keeps. The terms that depend on the scene only (the
     co-registration shifts, the EXP terms of D_λ and D_s) are kept per scene (:mod:`~clippan_kit.metrics.memo`),
     so scoring a second fused image of the scene skips them. Scenes with nodata are filled first
     (:meth:`Scene.filled`); D_ρ excludes invalid pixels. A second thread computes part of the indices beside
@@ -55,7 +55,7 @@ def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cu
     Returns:
         dict with keys ``D_lambda, D_s, QNR, D_lambda_K, HQNR, D_rho, R_Q2n, R_Q, R_SAM, R_ERGAS``.
     """
-    from ..physics import interp23tap, mtf_filters
+    from ..physics import interp23tap, mtf_filter
     from ._common import as_batch, dn_bits
     from .memo import scene_key, scene_memo
     from .q2n import q2n
@@ -80,24 +80,24 @@ def full_resolution_metrics(fused, scene: Scene, *, block_size: int = 32, dim_cu
     # Two chains share the cores (torch releases the GIL): a second thread computes D_ρ, the co-registration
     # search (the largest term of the scene alone, a compute-bound grouped convolution) and the fused image's
     # terms of D_λ and D_s, while this one makes EXP, the scene's terms of D_λ and D_s, the MTF filtering and
-    # D_λ^(K), which are bound by memory passes (D_ρ alone beside the rest: 2.19 -> 2.02 s on the WV2 scene;
-    # benchmarks/results/metrics.md, session 8).
+    # D_λ^(K), which are bound by memory passes, then the reprojected indices once the shifts are known (D_ρ
+    # alone beside the rest: 2.19 -> 2.02 s on the WV2 scene, session 8; the two chains take ~1.2 s each on
+    # one core, session 9: benchmarks/results/metrics.md).
     # The terms of the scene alone are kept per scene (memo): a second fused image computes only its own.
     with ThreadPoolExecutor(1, thread_name_prefix="clippan-metrics") as pool:
         rho = pool.submit(d_rho, f[0], scene)
         exp = interp23tap(ms, r)
         key = scene_key(scene)
         shifts = pool.submit(scene_shifts, scene, ms_exp=exp[0], key=key)
+        fused_terms = pool.submit(fused_qnr_terms, f, scene.pan, block_size=block_size)
         # D_λ and D_s: one Gram pass over [EXP, degraded PAN] for the scene's terms, one over [fused, PAN].
         q_ref, q_low = scene_memo(key, ("qnr_references", block_size, f.dtype),
                                   lambda: qnr_references(exp, scene.pan, ratio=r, block_size=block_size))
-        fused_terms = pool.submit(fused_qnr_terms, f, scene.pan, block_size=block_size)
-        # One Fourier transform of the fused image serves both kernel designs.
-        filtered, low = mtf_filters(f, s.gnyq_ms, r, ("toolbox", "lambda-pnn"))
+        filtered = mtf_filter(f, s.gnyq_ms, r)
         dlk = 1.0 - q2n(filtered[0], exp[0], block_size=block_size, max_value=scene.max_value, bits=dn_bits(scene))
         del filtered, exp
-        rm = reprojected_metrics(f[0], scene, dim_cut=dim_cut, block_size=block_size, filtered=low,
-                                 shifts=shifts.result())
+        # The λ-PNN kernels are separable: the reprojection never makes a full-size filtered image (reproject_ms).
+        rm = reprojected_metrics(f[0], scene, dim_cut=dim_cut, block_size=block_size, shifts=shifts.result())
         q_pairs, q_pan = fused_terms.result()
         dl = float(d_lambda_torch(f, ms, ratio=r, block_size=block_size, q_ref=q_ref, q_fused=q_pairs)[0])
         ds = float(d_s_torch(f, ms, scene.pan, ratio=r, block_size=block_size, q_low=q_low, q_fused=q_pan)[0])

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ._dispatch import as_tensor
 from .base import Operator
 
-__all__ = ["mtf_kernel", "mtf_filter", "mtf_filters", "decimate", "MTF", "Decimation", "KERNEL_SIZE", "MTF_CONVENTIONS"]
+__all__ = ["mtf_kernel", "separable_factors", "mtf_filter", "mtf_filters", "decimate", "MTF", "Decimation", "KERNEL_SIZE", "MTF_CONVENTIONS"]
 
 KERNEL_SIZE = 41
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
@@ -103,6 +103,26 @@ def mtf_kernel(gnyq: float | Sequence[float], ratio: int, size: int = KERNEL_SIZ
 
 
 
+@lru_cache(maxsize=64)
+def separable_factors(gnyq: float, ratio: int, size: int = KERNEL_SIZE,
+                      convention: str = "lambda-pnn") -> tuple[np.ndarray, np.ndarray] | None:
+    """(column taps, row taps) with ``mtf_kernel(...) == outer(column, row)`` to rounding, or None.
+
+    The λ-PNN tools' kernels are a separable Gaussian response windowed along one axis, so they are rank one
+    (second singular value ~1e-16 of the first); the toolbox's rotationally symmetric window is not (~7e-6),
+    and a kernel whose clipped negative taps broke the product would not be either: None when the rank-one
+    part differs from the kernel by more than 1e-13 of its largest tap. The column taps weigh rows (dim -2).
+    """
+    kernel = mtf_kernel(float(gnyq), int(ratio), int(size), convention)
+    u, sv, vt = np.linalg.svd(kernel)
+    column, row = u[:, 0] * sv[0], vt[0]
+    if row.sum() < 0:
+        column, row = -column, -row
+    if np.abs(np.outer(column, row) - kernel).max() > 1e-13 * np.abs(kernel).max():
+        return None
+    return column, row
+
+
 # --------------------------------------------------------------------------- filtering
 @lru_cache(maxsize=16)
 def _kernel_spectrum(gnyq: float, ratio: int, size: int, convention: str, shape: tuple[int, int],
@@ -175,8 +195,8 @@ def mtf_filter(x: Array, gnyq: float | Sequence[float], ratio: int, size: int = 
 def mtf_filters(x: Array, gnyq: float | Sequence[float], ratio: int, conventions: Sequence[str],
                 size: int = KERNEL_SIZE) -> list[Array]:
     """:func:`mtf_filter` of one image with several kernel conventions, in that order, sharing the
-    image's Fourier transform (the metric suite filters the fused image with the toolbox kernels for
-    D_λ^(K) and with the λ-PNN ones for the reprojected indices)."""
+    image's Fourier transform (for callers that need a whole filtered image of each; the metric suite's
+    reprojection needs only the kept samples of the λ-PNN one: :func:`~clippan_kit.physics.reproject_ms`)."""
     t, back = as_tensor(x)
     gains = np.atleast_1d(np.asarray(gnyq, dtype=float))
     if t.ndim == 2:

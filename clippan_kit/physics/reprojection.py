@@ -8,6 +8,7 @@ convention (:mod:`clippan_kit.physics.coregistration` estimates them).
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from ._dispatch import as_tensor
 from .interpolation import HALF_SHIFT_TAPS
 from .base import Operator
-from .mtf import decimate, mtf_filter
+from .mtf import KERNEL_SIZE, decimate, mtf_filter, separable_factors
 
 __all__ = ["shift_decimate", "phases_to_shifts", "reproject_ms", "Reprojection"]
 
@@ -119,10 +120,84 @@ def reproject_ms(x: torch.Tensor, gnyq: Sequence[float], ratio: int, shifts=None
     half-PAN-pixel units (see :func:`shift_decimate`), None = no shift (plain toolbox decimation).
     Filter ``convention`` as :func:`mtf_kernel` (the λ-PNN tools' kernels by default). Differentiable.
     """
+    gains = [float(g) for g in np.broadcast_to(np.atleast_1d(np.asarray(gnyq, dtype=float)), (x.shape[-3],))]
+    if x.device.type == "cpu" and not (torch.is_grad_enabled() and x.requires_grad) \
+            and all(separable_factors(g, ratio, KERNEL_SIZE, convention) is not None for g in gains):
+        return _separable_reproject(x, gains, ratio, shifts, convention)
     low = mtf_filter(x, gnyq, ratio, convention=convention)
     if shifts is None:
         return decimate(low, ratio)
     return shift_decimate(low, shifts, ratio)
+
+
+def _separable_reproject(x: torch.Tensor, gains: Sequence[float], ratio: int, shifts, convention: str) -> torch.Tensor:
+    """:func:`reproject_ms` of an (N, B, H, W) image whose MTF kernels are rank one (:func:`separable_factors`),
+    evaluation only: the whole chain along one axis -- filter (replicate borders), half-pixel tap, decimation --
+    is one (H/r, H) matrix with a band of ~52 taps a row (:func:`_axis_operator`), so band b becomes
+    A_rows(b) x_b A_cols(b)^T, computed in blocks of output rows (:func:`_banded_apply`). No full-size filtered
+    image is made: 8 bands of 1280² take ~0.06 s on one core instead of ~0.23 s for the inverse FFT and the
+    sampling. Same values as the filtered-then-sampled path to ~1e-15 relative (tests/test_physics_operators.py).
+    """
+    N, B, H, W = x.shape
+    s = torch.zeros(N, B, 2, dtype=torch.long) if shifts is None else _as_shifts(shifts, N, B, x.device).cpu()
+    # Output sizes as decimate (no shifts: every sample from ratio//2 on) or shift_decimate (n // ratio).
+    mh, mw = (len(range(ratio // 2, H, ratio)), len(range(ratio // 2, W, ratio))) if shifts is None \
+        else (H // ratio, W // ratio)
+    out = x.new_empty(N, B, mh, mw)
+    for n in range(N):
+        for b in range(B):
+            column, row = separable_factors(gains[b], ratio, KERNEL_SIZE, convention)
+            rows = _axis_operator(H, mh, ratio, int(s[n, b, 0]), tuple(column))
+            cols = _axis_operator(W, mw, ratio, int(s[n, b, 1]), tuple(row))
+            out[n, b] = _banded_apply(cols, _banded_apply(rows, x[n, b], -2), -1)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _axis_operator(n: int, m: int, ratio: int, shift: int, taps: tuple) -> tuple:
+    """One axis of the separable reprojection, an (m, n) banded float64 matrix (m samples), as its blocks.
+
+    Row k: the filter ``taps`` (correlation centred on the middle tap, replicated borders) read at the
+    positions that :func:`_shift_sample` combines for sample k (the half-sample taps for an odd ``shift``, zero
+    outside the axis; 0 for a sample whose own position is outside). Returns (m, blocks): blocks of up to 32
+    rows (k0, k1, c0, matrix[k0:k1, c0:c1]) over the input columns c0 .. c1 - 1 their rows touch (~0.5 MB
+    kept for a 1280-pixel axis, not the 3 MB matrix).
+    """
+    h = np.asarray(taps)
+    p = len(h) // 2
+    first = ratio // 2 - shift // 2
+    half = np.asarray(HALF_SHIFT_TAPS, dtype=float) if shift % 2 else np.ones(1)
+    lo = first - len(half) // 2
+    k = np.arange(m)[:, None, None]
+    q = lo + np.arange(len(half))[None, :, None] + ratio * k  # filtered-signal positions each sample reads
+    weight = half[None, :, None] * h[None, None, :] * ((q >= 0) & (q < n))
+    source = np.clip(q + np.arange(len(h))[None, None, :] - p, 0, n - 1)
+    A = np.zeros((m, n))
+    np.add.at(A, (np.broadcast_to(k, source.shape), source), weight)
+    own = first + ratio * np.arange(m)
+    A[(own < 0) | (own >= n)] = 0.0
+    blocks = []
+    for k0 in range(0, m, 32):
+        k1 = min(m, k0 + 32)
+        used = np.flatnonzero(A[k0:k1].any(0))
+        if used.size:
+            c0, c1 = int(used[0]), int(used[-1]) + 1
+            blocks.append((k0, k1, c0, torch.from_numpy(A[k0:k1, c0:c1].copy())))
+    return m, tuple(blocks)
+
+
+def _banded_apply(operator: tuple, x: torch.Tensor, dim: int) -> torch.Tensor:
+    """An :func:`_axis_operator` matrix A applied along ``dim`` of a 2-D x: -2 gives A x, -1 gives x A^T."""
+    m, blocks = operator
+    out = x.new_zeros((m, x.shape[1]) if dim == -2 else (x.shape[0], m))  # rows with no block stay 0
+    for k0, k1, c0, block in blocks:
+        block = block.to(x.dtype)
+        c1 = c0 + block.shape[1]
+        if dim == -2:
+            torch.mm(block, x[c0:c1], out=out[k0:k1])
+        else:
+            out[:, k0:k1] = x[:, c0:c1] @ block.T
+    return out
 
 
 class Reprojection(Operator):
