@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ._dispatch import as_tensor
 from .interpolation import HALF_SHIFT_TAPS
 from .base import Operator
-from .mtf import KERNEL_SIZE, decimate, mtf_filter, separable_factors
+from .mtf import KERNEL_SIZE, _plain_cpu, decimate, mtf_filter, separable_factors
 
 __all__ = ["shift_decimate", "phases_to_shifts", "reproject_ms", "Reprojection"]
 
@@ -121,7 +121,7 @@ def reproject_ms(x: torch.Tensor, gnyq: Sequence[float], ratio: int, shifts=None
     Filter ``convention`` as :func:`mtf_kernel` (the λ-PNN tools' kernels by default). Differentiable.
     """
     gains = [float(g) for g in np.broadcast_to(np.atleast_1d(np.asarray(gnyq, dtype=float)), (x.shape[-3],))]
-    if x.device.type == "cpu" and not (torch.is_grad_enabled() and x.requires_grad) \
+    if _plain_cpu(x) and x.numel() \
             and all(separable_factors(g, ratio, KERNEL_SIZE, convention) is not None for g in gains):
         return _separable_reproject(x, gains, ratio, shifts, convention)
     low = mtf_filter(x, gnyq, ratio, convention=convention)
@@ -139,51 +139,44 @@ def _separable_reproject(x: torch.Tensor, gains: Sequence[float], ratio: int, sh
     sampling. Same values as the filtered-then-sampled path to ~1e-15 relative (tests/test_physics_operators.py).
     """
     N, B, H, W = x.shape
-    s = torch.zeros(N, B, 2, dtype=torch.long) if shifts is None else _as_shifts(shifts, N, B, x.device).cpu()
-    # Output sizes as decimate (no shifts: every sample from ratio//2 on) or shift_decimate (n // ratio).
-    mh, mw = (len(range(ratio // 2, H, ratio)), len(range(ratio // 2, W, ratio))) if shifts is None \
-        else (H // ratio, W // ratio)
-    out = x.new_empty(N, B, mh, mw)
+    s = None if shifts is None else _as_shifts(shifts, N, B, x.device).cpu()
+    out = None
     for n in range(N):
         for b in range(B):
             column, row = separable_factors(gains[b], ratio, KERNEL_SIZE, convention)
-            rows = _axis_operator(H, mh, ratio, int(s[n, b, 0]), tuple(column))
-            cols = _axis_operator(W, mw, ratio, int(s[n, b, 1]), tuple(row))
-            out[n, b] = _banded_apply(cols, _banded_apply(rows, x[n, b], -2), -1)
+            r, c = (None, None) if s is None else (int(s[n, b, 0]), int(s[n, b, 1]))
+            y = _banded_apply(_axis_operator(W, ratio, c, tuple(row)),
+                              _banded_apply(_axis_operator(H, ratio, r, tuple(column)), x[n, b], -2), -1)
+            if out is None:
+                out = x.new_empty(N, B, *y.shape)
+            out[n, b] = y
     return out
 
 
 @lru_cache(maxsize=64)
-def _axis_operator(n: int, m: int, ratio: int, shift: int, taps: tuple) -> tuple:
+def _axis_operator(n: int, ratio: int, shift: int | None, taps: tuple) -> tuple:
     """One axis of the separable reprojection, an (m, n) banded float64 matrix (m samples), as its blocks.
 
-    Row k: the filter ``taps`` (correlation centred on the middle tap, replicated borders) read at the
-    positions that :func:`_shift_sample` combines for sample k (the half-sample taps for an odd ``shift``, zero
-    outside the axis; 0 for a sample whose own position is outside). Returns (m, blocks): blocks of up to 32
-    rows (k0, k1, c0, matrix[k0:k1, c0:c1]) over the input columns c0 .. c1 - 1 their rows touch (~0.5 MB
+    The (n, n) matrix of the filter ``taps`` (correlation centred on the middle tap, replicated borders), its
+    rows sampled as the image's would be: :func:`_shift_sample` for a ``shift`` (half-pixel taps, zero
+    borders), :func:`~clippan_kit.physics.mtf.decimate`'s phase for None. Returns (m, blocks): blocks of up to
+    32 rows (k0, k1, c0, matrix[k0:k1, c0:c1]) over the input columns c0 .. c1 - 1 their rows touch (~0.5 MB
     kept for a 1280-pixel axis, not the 3 MB matrix).
     """
     h = np.asarray(taps)
-    p = len(h) // 2
-    first = ratio // 2 - shift // 2
-    half = np.asarray(HALF_SHIFT_TAPS, dtype=float) if shift % 2 else np.ones(1)
-    lo = first - len(half) // 2
-    k = np.arange(m)[:, None, None]
-    q = lo + np.arange(len(half))[None, :, None] + ratio * k  # filtered-signal positions each sample reads
-    weight = half[None, :, None] * h[None, None, :] * ((q >= 0) & (q < n))
-    source = np.clip(q + np.arange(len(h))[None, None, :] - p, 0, n - 1)
-    A = np.zeros((m, n))
-    np.add.at(A, (np.broadcast_to(k, source.shape), source), weight)
-    own = first + ratio * np.arange(m)
-    A[(own < 0) | (own >= n)] = 0.0
+    reads = np.clip(np.arange(n)[:, None] + np.arange(len(h)) - len(h) // 2, 0, n - 1)  # (n, taps), replicated
+    filt = np.zeros((n, n))
+    np.add.at(filt, (np.broadcast_to(np.arange(n)[:, None], reads.shape), reads), np.broadcast_to(h, reads.shape))
+    filt = torch.from_numpy(filt)
+    A = (filt[ratio // 2::ratio] if shift is None else _shift_sample(filt, shift, ratio, -2)).numpy()
     blocks = []
-    for k0 in range(0, m, 32):
-        k1 = min(m, k0 + 32)
+    for k0 in range(0, A.shape[0], 32):
+        k1 = min(A.shape[0], k0 + 32)
         used = np.flatnonzero(A[k0:k1].any(0))
         if used.size:
             c0, c1 = int(used[0]), int(used[-1]) + 1
             blocks.append((k0, k1, c0, torch.from_numpy(A[k0:k1, c0:c1].copy())))
-    return m, tuple(blocks)
+    return A.shape[0], tuple(blocks)
 
 
 def _banded_apply(operator: tuple, x: torch.Tensor, dim: int) -> torch.Tensor:
